@@ -16,10 +16,11 @@ tools:
 generate:
 	./hack/build-tools.sh codegen
 	rm -rf package/provider/crds
+	cd functions/xdatabase/input && $(BIN)/controller-gen object:headerFile=../../../hack/boilerplate.go.txt paths=./...
 	cd apis && $(BIN)/controller-gen object:headerFile=../hack/boilerplate.go.txt paths=./... \
 		crd:crdVersions=v1,allowDangerousTypes=false output:artifacts:config=../package/provider/crds
 	cd apis && $(BIN)/angryjet generate-methodsets --header-file=../hack/boilerplate.go.txt ./...
-	gofmt -w apis
+	gofmt -w apis functions
 
 ## build: build the provider, the function and the local platform CLI into bin/
 build:

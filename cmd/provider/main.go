@@ -1,0 +1,96 @@
+// Command provider runs the Quorum Crossplane provider: the managed resources
+// for virtual machines, database nodes, users and backups.
+package main
+
+import (
+	"io"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/quorumdb/quorum/apis"
+	qcontroller "github.com/quorumdb/quorum/internal/controller"
+)
+
+type cli struct {
+	Debug              bool          `short:"d" help:"Run with debug logging."`
+	LeaderElection     bool          `env:"LEADER_ELECTION" help:"Use leader election for the controller manager."`
+	Sync               time.Duration `default:"1h" help:"How often all resources are re-read from the API server."`
+	Poll               time.Duration `default:"1m" help:"How often each resource is checked for drift from its desired state."`
+	PollStateMetric    time.Duration `default:"5s" help:"How often resource state metrics are recorded."`
+	MaxReconcileRate   int           `default:"10" help:"Global maximum rate per second of reconciles."`
+	MetricsBindAddress string        `default:"127.0.0.1:0" help:"Address of the Prometheus metrics endpoint."`
+	HealthProbeAddress string        `default:"127.0.0.1:0" help:"Address of the health probe endpoint."`
+	ManagementPolicies bool          `default:"true" negatable:"" help:"Honour managementPolicies on managed resources."`
+}
+
+func (c *cli) Run() error {
+	zl := zap.New(zap.UseDevMode(c.Debug), zap.JSONEncoder())
+	log := logging.NewLogrLogger(zl.WithName("provider-quorum"))
+	if c.Debug {
+		ctrl.SetLogger(zl)
+	} else {
+		ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(ratelimiter.LimitRESTConfig(cfg, c.MaxReconcileRate), ctrl.Options{
+		Cache:                      cache.Options{SyncPeriod: &c.Sync},
+		Metrics:                    metricsserver.Options{BindAddress: c.MetricsBindAddress},
+		HealthProbeBindAddress:     c.HealthProbeAddress,
+		LeaderElection:             c.LeaderElection,
+		LeaderElectionID:           "crossplane-leader-election-provider-quorum",
+		LeaderElectionResourceLock: resourcelock.LeasesResourceLock,
+	})
+	if err != nil {
+		return err
+	}
+	if err := apis.AddToScheme(mgr.GetScheme()); err != nil {
+		return err
+	}
+
+	mrMetrics := managed.NewMRMetricRecorder()
+	stateMetrics := statemetrics.NewMRStateMetrics()
+	metrics.Registry.MustRegister(mrMetrics, stateMetrics)
+
+	o := controller.Options{
+		Logger:                  log,
+		MaxConcurrentReconciles: c.MaxReconcileRate,
+		PollInterval:            c.Poll,
+		GlobalRateLimiter:       ratelimiter.NewGlobal(c.MaxReconcileRate),
+		Features:                &feature.Flags{},
+		MetricOptions: &controller.MetricOptions{
+			PollStateMetricInterval: c.PollStateMetric,
+			MRMetrics:               mrMetrics,
+			MRStateMetrics:          stateMetrics,
+		},
+	}
+	if c.ManagementPolicies {
+		o.Features.Enable(feature.EnableBetaManagementPolicies)
+	}
+	if err := qcontroller.Setup(mgr, o); err != nil {
+		return err
+	}
+	log.Info("starting provider")
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func main() {
+	ctx := kong.Parse(&cli{}, kong.Description("The Quorum Crossplane provider."))
+	ctx.FatalIfErrorf(ctx.Run())
+}
