@@ -31,7 +31,11 @@ for t in $want; do
       build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
       build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
       build kube kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags" ;;
-    crossplane) build crossplane crossplane-core github.com/crossplane/crossplane/v2/cmd/crossplane "-s -w -X $xpver=$XP_VERSION" ;;
+    crossplane)
+      build crossplane crossplane-core github.com/crossplane/crossplane/v2/cmd/crossplane "-s -w -X $xpver=$XP_VERSION"
+      # core init installs Crossplane's own CRDs from a folder (CRDS_PATH).
+      crds=$(cd tools/crossplane && go list -m -f '{{.Dir}}' github.com/crossplane/crossplane/v2)/cluster/crds
+      rm -rf "$BIN/crossplane-crds" && cp -r "$crds" "$BIN/crossplane-crds" && chmod -R u+w "$BIN/crossplane-crds" ;;
     cli) build cli crossplane github.com/crossplane/cli/v2/cmd/crossplane "-s -w -X $xpver=$XP_CLI_VERSION" ;;
     kuttl) build kuttl kubectl-kuttl github.com/kudobuilder/kuttl/cmd/kubectl-kuttl "-s -w" ;;
     codegen)
