@@ -16,7 +16,9 @@ tools:
 generate:
 	./hack/build-tools.sh codegen
 	rm -rf package/provider/crds
-	cd functions/xdatabase/input && $(BIN)/controller-gen object:headerFile=../../../hack/boilerplate.go.txt paths=./...
+	rm -rf package/function/input
+	cd functions/xdatabase/input && $(BIN)/controller-gen object:headerFile=../../../hack/boilerplate.go.txt paths=./... \
+		crd:crdVersions=v1 output:artifacts:config=../../../package/function/input
 	cd apis && $(BIN)/controller-gen object:headerFile=../hack/boilerplate.go.txt paths=./... \
 		crd:crdVersions=v1,allowDangerousTypes=false output:artifacts:config=../package/provider/crds
 	cd apis && $(BIN)/angryjet generate-methodsets --header-file=../hack/boilerplate.go.txt ./...

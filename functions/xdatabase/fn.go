@@ -27,6 +27,13 @@ import (
 	"github.com/quorumdb/quorum/functions/xdatabase/input/v1alpha1"
 )
 
+// composed.From needs our managed resource types in its scheme.
+func init() {
+	if err := computev1alpha1.SchemeBuilder.AddToScheme(composed.Scheme); err != nil {
+		panic(err)
+	}
+}
+
 // Function expands XDatabases.
 type Function struct {
 	fnv1.UnimplementedFunctionRunnerServiceServer
@@ -156,7 +163,13 @@ func virtualMachine(in *v1alpha1.Input, spec Spec, shape Shape, name string, ip 
 	default:
 		return nil, errors.Errorf("spec.platform %q is not supported: choose vsphere, azure or gcp", spec.Platform)
 	}
-	return composed.From(vm)
+	cd, err := composed.From(vm)
+	if err != nil {
+		return nil, err
+	}
+	// Desired state never carries status: it belongs to the provider.
+	delete(cd.Object, "status")
+	return cd, nil
 }
 
 // allocate picks n consecutive addresses in the pool for one database. The
