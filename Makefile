@@ -51,7 +51,7 @@ e2e: tools build
 
 ## run: start the local platform (idempotent) and print how to reach it
 run: tools build
-	$(BIN)/quorum-local up
+	./hack/run.sh
 
 ## status: show the local platform's components
 status:

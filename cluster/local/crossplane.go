@@ -17,11 +17,10 @@ import (
 
 // Names of the Secrets crossplane core init fills with its TLS material.
 const (
-	xpNamespace       = "crossplane-system"
-	xpCASecret        = "crossplane-root-ca"
-	xpClientSecret    = "crossplane-tls-client"
-	xpServerSecret    = "crossplane-tls-server"
-	functionTLSSecret = "function-quorum-tls-server"
+	xpNamespace    = "crossplane-system"
+	xpCASecret     = "crossplane-root-ca"
+	xpClientSecret = "crossplane-tls-client"
+	xpServerSecret = "crossplane-tls-server"
 )
 
 // Client returns a Kubernetes client for the platform.

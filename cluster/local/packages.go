@@ -69,7 +69,7 @@ func (p *Platform) BuildPackages(dir string) ([]Package, error) {
 	for _, s := range specs {
 		file := filepath.Join(dir, s.name+".xpkg")
 		_ = os.Remove(file)
-		if err := p.run("xpkg", nil, p.bin("crossplane"), "xpkg", "build", "--package-root="+s.root, "--output="+file); err != nil {
+		if err := p.run("xpkg", nil, p.bin("crossplane"), "xpkg", "build", "--package-root="+s.root, "--examples-root="+filepath.Join(s.root, "examples"), "--package-file="+file); err != nil {
 			return nil, err
 		}
 		d, err := fileDigest(file)
@@ -117,7 +117,12 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
-	if err := p.markRuntimeHealthy(ctx, kube, rev, nil); err != nil {
+	// Crossplane will not install a provider's CRDs until the revision names
+	// a TLS server Secret (its webhook certificate), even with webhooks off.
+	if err := p.serverTLS(ctx, kube, ProviderName); err != nil {
+		return err
+	}
+	if err := p.markRuntimeHealthy(ctx, kube, rev, map[string]any{"tlsServerSecretName": tlsSecretName(ProviderName)}); err != nil {
 		return err
 	}
 	if err := p.waitCRD(ctx, kube, "virtualmachines.compute.m.quorum.dev"); err != nil {
@@ -132,12 +137,12 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 
 	// The function: serve mTLS with a certificate from Crossplane's CA and
 	// tell Crossplane where it listens.
-	if err := p.functionTLS(ctx, kube); err != nil {
+	if err := p.serverTLS(ctx, kube, FunctionName); err != nil {
 		return err
 	}
 	if err := p.start(process{Name: "function", Path: p.bin("function"), Args: []string{
 		"--address=" + s.FunctionEndpoint,
-		"--tls-certs-dir=" + filepath.Join(p.StateDir, "function-tls"),
+		"--tls-certs-dir=" + filepath.Join(p.StateDir, "tls", FunctionName),
 		fmt.Sprintf("--metrics-address=127.0.0.1:%d", s.Ports["function-metrics"]),
 	}}); err != nil {
 		return err
@@ -149,7 +154,7 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
-	if err := p.markRuntimeHealthy(ctx, kube, frev, map[string]any{"endpoint": s.FunctionEndpoint, "tlsServerSecretName": functionTLSSecret}); err != nil {
+	if err := p.markRuntimeHealthy(ctx, kube, frev, map[string]any{"endpoint": s.FunctionEndpoint, "tlsServerSecretName": tlsSecretName(FunctionName)}); err != nil {
 		return err
 	}
 	for _, k := range []struct{ kind, name string }{{"Provider", ProviderName}, {"Function", FunctionName}} {
@@ -249,37 +254,42 @@ func (p *Platform) waitCRD(ctx context.Context, kube client.Client, name string)
 	})
 }
 
-// functionTLS issues the function's serving certificate from Crossplane's CA,
-// writes it where the function reads it and publishes it as the Secret the
-// FunctionRevision names.
-func (p *Platform) functionTLS(ctx context.Context, kube client.Client) error {
+// serverTLS issues a package's serving certificate from Crossplane's CA,
+// writes it where the package's process reads it and publishes it as the
+// Secret the package revision names.
+func (p *Platform) serverTLS(ctx context.Context, kube client.Client, name string) error {
 	ca := &corev1.Secret{}
 	if err := kube.Get(ctx, client.ObjectKey{Namespace: xpNamespace, Name: xpCASecret}, ca); err != nil {
 		return fmt.Errorf("cannot read Crossplane's CA: %w", err)
 	}
 	caPair := keyPair{Cert: ca.Data["tls.crt"], Key: ca.Data["tls.key"]}
 	srv, err := issue(caPair, certRequest{
-		CommonName: FunctionName,
-		DNSNames:   []string{FunctionName, FunctionName + "." + xpNamespace, "localhost"},
+		CommonName: name,
+		DNSNames:   []string{name, name + "." + xpNamespace, "localhost"},
 		IPs:        []net.IP{net.ParseIP("127.0.0.1")},
 		Server:     true, Client: true,
 	})
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(p.StateDir, "function-tls")
+	dir := filepath.Join(p.StateDir, "tls", name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	files := map[string][]byte{"tls.crt": srv.Cert, "tls.key": srv.Key, "ca.crt": caPair.Cert}
 	for k, v := range files {
 		if err := os.WriteFile(filepath.Join(dir, k), v, 0o600); err != nil {
 			return err
 		}
 	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: xpNamespace, Name: functionTLSSecret}, Data: files, Type: corev1.SecretTypeOpaque}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: xpNamespace, Name: tlsSecretName(name)}, Data: files, Type: corev1.SecretTypeOpaque}
 	if err := kube.Create(ctx, sec); err != nil && !kerrors.IsAlreadyExists(err) {
 		return err
 	}
 	return nil
 }
+
+func tlsSecretName(pkg string) string { return pkg + "-tls-server" }
 
 func fileDigest(path string) (string, error) {
 	f, err := os.Open(path) //nolint:gosec // Our own build output.

@@ -91,7 +91,7 @@ func (p *Platform) Up(ctx context.Context) (*State, error) {
 		return nil, fmt.Errorf("cannot clean up a previous platform: %w", err)
 	}
 	began := time.Now()
-	for _, d := range []string{"pki", "logs", "run", "etcd", "xpkg-cache", "crossplane-tls", "function-tls", "xpkg"} {
+	for _, d := range []string{"pki", "logs", "run", "etcd", "xpkg-cache", "crossplane-tls", "tls", "xpkg"} {
 		if err := os.MkdirAll(filepath.Join(p.StateDir, d), 0o700); err != nil {
 			return nil, err
 		}
