@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	v1alpha1 "github.com/quorumdb/quorum/apis/v1alpha1"
 )
 
@@ -16,6 +17,7 @@ import (
 var AddToSchemes = runtime.SchemeBuilder{
 	v1alpha1.SchemeBuilder.AddToScheme,
 	computev1alpha1.SchemeBuilder.AddToScheme,
+	dbv1alpha1.SchemeBuilder.AddToScheme,
 }
 
 // AddToScheme adds all provider types to a scheme.

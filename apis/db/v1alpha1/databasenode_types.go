@@ -1,0 +1,218 @@
+package v1alpha1
+
+import (
+	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SSHConnection says how the provider reaches the node's host.
+type SSHConnection struct {
+	// Port of sshd on the host.
+	// +optional
+	// +kubebuilder:default=22
+	Port int32 `json:"port,omitempty"`
+
+	// User to log in as; it must be root or have password-less sudo.
+	// +optional
+	// +kubebuilder:default=root
+	User string `json:"user,omitempty"`
+
+	// PrivateKeySecretRef is the key the provider logs in with.
+	PrivateKeySecretRef SecretKeySelector `json:"privateKeySecretRef"`
+
+	// HostKey pins the host's public key in authorized_keys format
+	// ("ssh-ed25519 AAAA..."). A host presenting another key is refused.
+	HostKey string `json:"hostKey"`
+}
+
+// Member is one node of a database cluster.
+type Member struct {
+	// Name of the member, unique in the cluster.
+	Name string `json:"name"`
+	// Address the other members and clients reach it at.
+	Address string `json:"address"`
+}
+
+// ClusterMembership places the node in its cluster.
+type ClusterMembership struct {
+	// Name of the cluster (Patroni scope, replica set name, availability group).
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// Members of the cluster, this node included.
+	// +kubebuilder:validation:MinItems=1
+	Members []Member `json:"members"`
+
+	// BootstrapRole is the role the node takes when the cluster is first
+	// formed. Afterwards the cluster elects its primary itself.
+	// +kubebuilder:validation:Enum=primary;replica
+	BootstrapRole string `json:"bootstrapRole"`
+
+	// Replication between members: async, or sync where the tier promises
+	// zero loss of acknowledged commits.
+	// +optional
+	// +kubebuilder:validation:Enum=none;async;sync
+	// +kubebuilder:default=async
+	Replication string `json:"replication,omitempty"`
+}
+
+// BackupRepository is where backups of the cluster go.
+type BackupRepository struct {
+	// Type of repository.
+	// +kubebuilder:validation:Enum=filesystem;s3;azure;gcs
+	Type string `json:"type"`
+	// Path on the node (filesystem) or in the bucket.
+	Path string `json:"path"`
+	// Bucket or container name.
+	// +optional
+	Bucket string `json:"bucket,omitempty"`
+	// Endpoint of an S3-compatible store.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// Region of the bucket.
+	// +optional
+	Region string `json:"region,omitempty"`
+	// CredentialsSecretRef holds the store's credentials.
+	// +optional
+	CredentialsSecretRef *LocalSecretReference `json:"credentialsSecretRef,omitempty"`
+	// RetentionFull is how many full backups are kept.
+	// +optional
+	// +kubebuilder:default=7
+	RetentionFull int32 `json:"retentionFull,omitempty"`
+}
+
+// DatabaseNodeParameters are the desired state of a database node.
+// +kubebuilder:validation:XValidation:rule="!has(self.switchoverTo) || self.cluster.members.exists(m, m.name == self.switchoverTo)",message="switchoverTo must name a member listed in cluster.members"
+type DatabaseNodeParameters struct {
+	// Engine to install.
+	Engine Engine `json:"engine"`
+
+	// Version of the engine.
+	Version string `json:"version"`
+
+	// Host is the address the provider reaches over SSH.
+	Host string `json:"host"`
+
+	// SSH connection to the host.
+	SSH SSHConnection `json:"ssh"`
+
+	// Port the engine listens on.
+	// +optional
+	Port int32 `json:"port,omitempty"`
+
+	// Cluster membership.
+	Cluster ClusterMembership `json:"cluster"`
+
+	// CPUs and MemoryMiB of the host, used to size the engine's memory.
+	// +optional
+	CPUs int32 `json:"cpus,omitempty"`
+	// +optional
+	MemoryMiB int32 `json:"memoryMiB,omitempty"`
+
+	// Parameters of the engine (postgresql.conf settings, mongod options,
+	// mssql-conf settings), already allow-listed by the platform.
+	// +optional
+	Parameters map[string]string `json:"parameters,omitempty"`
+
+	// AdminPasswordSecretRef holds the administrator's password; the
+	// provider generates it when the key is missing.
+	AdminPasswordSecretRef SecretKeySelector `json:"adminPasswordSecretRef"`
+
+	// TLS enables encrypted client connections with a certificate the
+	// provider issues from this CA.
+	// +optional
+	TLS *NodeTLS `json:"tls,omitempty"`
+
+	// Backup repository configured on the node (archiving, pgBackRest stanza).
+	// +optional
+	Backup *BackupRepository `json:"backup,omitempty"`
+
+	// SwitchoverTo requests a controlled switchover to the named member.
+	// The outcome is recorded in status.atProvider.lastSwitchover.
+	// +optional
+	SwitchoverTo string `json:"switchoverTo,omitempty"`
+}
+
+// NodeTLS configures TLS for client connections.
+type NodeTLS struct {
+	// CASecretRef holds ca.crt and ca.key of the cluster's CA.
+	CASecretRef LocalSecretReference `json:"caSecretRef"`
+}
+
+// MemberStatus is one member as the cluster reports it.
+type MemberStatus struct {
+	Name     string `json:"name"`
+	Role     string `json:"role,omitempty"`
+	State    string `json:"state,omitempty"`
+	Timeline int64  `json:"timeline,omitempty"`
+	LagBytes int64  `json:"lagBytes,omitempty"`
+}
+
+// SwitchoverStatus records the last switchover requested through the API.
+type SwitchoverStatus struct {
+	Target string       `json:"target,omitempty"`
+	Result string       `json:"result,omitempty"`
+	Time   *metav1.Time `json:"time,omitempty"`
+}
+
+// DatabaseNodeObservation is the observed state of a node.
+type DatabaseNodeObservation struct {
+	// Role of this node: primary or replica.
+	Role string `json:"role,omitempty"`
+	// State of the engine on this node (running, starting, stopped).
+	State string `json:"state,omitempty"`
+	// Version running.
+	Version string `json:"version,omitempty"`
+	// Timeline of PostgreSQL.
+	Timeline int64 `json:"timeline,omitempty"`
+	// LagBytes behind the primary.
+	LagBytes int64 `json:"lagBytes,omitempty"`
+	// Members of the cluster as this node sees them.
+	Members []MemberStatus `json:"members,omitempty"`
+	// LastSwitchover requested through spec.forProvider.switchoverTo.
+	LastSwitchover *SwitchoverStatus `json:"lastSwitchover,omitempty"`
+	// AppliedConfigHash identifies the configuration last applied.
+	AppliedConfigHash string `json:"appliedConfigHash,omitempty"`
+}
+
+// A DatabaseNodeSpec defines the desired state of a DatabaseNode.
+type DatabaseNodeSpec struct {
+	xpv2.ManagedResourceSpec `json:",inline"`
+	ForProvider              DatabaseNodeParameters `json:"forProvider"`
+}
+
+// A DatabaseNodeStatus represents the observed state of a DatabaseNode.
+type DatabaseNodeStatus struct {
+	xpv2.ManagedResourceStatus `json:",inline"`
+	AtProvider                 DatabaseNodeObservation `json:"atProvider,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// A DatabaseNode is a database engine installed, configured and clustered on
+// one host over SSH.
+// +kubebuilder:printcolumn:name="READY",type="string",JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="SYNCED",type="string",JSONPath=".status.conditions[?(@.type=='Synced')].status"
+// +kubebuilder:printcolumn:name="ENGINE",type="string",JSONPath=".spec.forProvider.engine"
+// +kubebuilder:printcolumn:name="VERSION",type="string",JSONPath=".spec.forProvider.version"
+// +kubebuilder:printcolumn:name="HOST",type="string",JSONPath=".spec.forProvider.host"
+// +kubebuilder:printcolumn:name="ROLE",type="string",JSONPath=".status.atProvider.role"
+// +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,categories={crossplane,managed,quorum}
+type DatabaseNode struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   DatabaseNodeSpec   `json:"spec"`
+	Status DatabaseNodeStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// DatabaseNodeList contains a list of DatabaseNode.
+type DatabaseNodeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DatabaseNode `json:"items"`
+}
