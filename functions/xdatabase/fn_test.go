@@ -2,140 +2,112 @@ package xdatabase
 
 import (
 	"context"
-	"net/netip"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/crossplane/function-sdk-go/logging"
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/crossplane/function-sdk-go/response"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
-
-	"github.com/quorumdb/quorum/functions/xdatabase/input/v1alpha1"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
-const input = `{
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+const testInput = `{
 	"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1",
 	"kind": "Input",
-	"addressPool": {"cidr": "10.77.0.0/24", "first": "10.77.0.16", "last": "10.77.0.19", "gateway": "10.77.0.1", "network": "VM Network"},
-	"vsphere": {"template": "debian-12", "datacenter": "DC0"}
+	"addressPool": {"cidr": "10.77.0.0/24", "first": "10.77.0.16", "last": "10.77.0.31", "gateway": "10.77.0.1", "network": "VM Network"},
+	"vsphere": {"template": "debian-12", "datacenter": "DC0", "cluster": "DC0_C0", "datastore": "LocalDS_0"},
+	"azure": {"resourceGroup": "rg-db", "location": "westeurope", "image": "Debian:debian-12:12:latest", "zones": ["1", "2", "3"]},
+	"gcp": {"image": "projects/debian-cloud/global/images/family/debian-12", "zones": ["europe-west1-b", "europe-west1-c", "europe-west1-d"]}
 }`
 
-func xr(spec string) *fnv1.State {
-	return &fnv1.State{Composite: &fnv1.Resource{Resource: resource.MustStructJSON(`{
+func xdb(spec string) *fnv1.Resource {
+	return &fnv1.Resource{Resource: resource.MustStructJSON(`{
 		"apiVersion": "platform.quorum.dev/v1alpha1",
 		"kind": "XDatabase",
 		"metadata": {"name": "orders", "namespace": "team-a"},
 		"spec": ` + spec + `
-	}`)}}
-}
-
-func vm(name, ip string) *fnv1.Resource {
-	return &fnv1.Resource{Resource: resource.MustStructJSON(`{
-		"apiVersion": "compute.m.quorum.dev/v1alpha1",
-		"kind": "VirtualMachine",
-		"metadata": {"name": "` + name + `"},
-		"spec": {"forProvider": {
-			"cpus": 2, "memoryMiB": 4096, "osDiskGiB": 20,
-			"dataDisks": [{"name": "data", "sizeGiB": 20}],
-			"network": {"network": "VM Network", "ipAddress": "` + ip + `", "prefixLength": 24, "gateway": "10.77.0.1"},
-			"vsphere": {"template": "debian-12", "datacenter": "DC0"}
-		}}
 	}`)}
 }
 
-func TestRunFunction(t *testing.T) {
-	ttl := durationpb.New(response.DefaultTTL)
-	ready := &fnv1.Resource{Resource: resource.MustStructJSON(`{
-		"apiVersion": "compute.m.quorum.dev/v1alpha1", "kind": "VirtualMachine",
-		"metadata": {"name": "orders-0"},
-		"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
-	}`)}
-	readyVM := vm("orders-0", "10.77.0.16")
-	readyVM.Ready = fnv1.Ready_READY_TRUE
+func run(t *testing.T, req *fnv1.RunFunctionRequest) *fnv1.RunFunctionResponse {
+	t.Helper()
+	f := &Function{Log: logging.NewNopLogger()}
+	rsp, err := f.RunFunction(context.Background(), req)
+	if err != nil {
+		t.Fatalf("RunFunction: %v", err)
+	}
+	return rsp
+}
 
+func TestRunFunctionFatal(t *testing.T) {
+	fatal := func(msg string) *fnv1.RunFunctionResponse {
+		return &fnv1.RunFunctionResponse{
+			Meta:    &fnv1.ResponseMeta{Ttl: durationpb.New(response.DefaultTTL)},
+			Results: []*fnv1.Result{{Severity: fnv1.Severity_SEVERITY_FATAL, Message: msg, Target: fnv1.Target_TARGET_COMPOSITE.Enum()}},
+		}
+	}
 	cases := map[string]struct {
 		reason string
-		req    *fnv1.RunFunctionRequest
+		input  string
+		spec   string
 		want   *fnv1.RunFunctionResponse
 	}{
-		"DevTierOneVM": {
-			reason: "A dev tier database gets one VM shaped by its size, with the first address of its block.",
-			req: &fnv1.RunFunctionRequest{
-				Input:    resource.MustStructJSON(input),
-				Observed: xr(`{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`),
-			},
-			want: &fnv1.RunFunctionResponse{
-				Meta:    &fnv1.ResponseMeta{Ttl: ttl},
-				Desired: &fnv1.State{Resources: map[string]*fnv1.Resource{"vm-0": vm("orders-0", "10.77.0.16")}},
-				Conditions: []*fnv1.Condition{{
-					Type: "Provisioned", Status: fnv1.Status_STATUS_CONDITION_FALSE, Reason: "Creating",
-					Message: ptr("0 of 1 virtual machines ready"), Target: fnv1.Target_TARGET_COMPOSITE.Enum(),
-				}},
-			},
-		},
-		"ObservedReadyVM": {
-			reason: "A VM whose Ready condition is True is marked ready so Crossplane can report the XDatabase ready.",
-			req: &fnv1.RunFunctionRequest{
-				Input: resource.MustStructJSON(input),
-				Observed: func() *fnv1.State {
-					s := xr(`{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`)
-					s.Resources = map[string]*fnv1.Resource{"vm-0": ready}
-					return s
-				}(),
-			},
-			want: &fnv1.RunFunctionResponse{
-				Meta:    &fnv1.ResponseMeta{Ttl: ttl},
-				Desired: &fnv1.State{Resources: map[string]*fnv1.Resource{"vm-0": readyVM}},
-				Conditions: []*fnv1.Condition{{
-					Type: "Provisioned", Status: fnv1.Status_STATUS_CONDITION_TRUE, Reason: "Available",
-					Message: ptr("1 of 1 virtual machines ready"), Target: fnv1.Target_TARGET_COMPOSITE.Enum(),
-				}},
-			},
-		},
 		"UnknownTier": {
-			reason: "A tier the catalog does not offer is a Fatal result naming the field and the choices.",
-			req: &fnv1.RunFunctionRequest{
-				Input:    resource.MustStructJSON(input),
-				Observed: xr(`{"engine": "postgresql", "version": "15", "tier": "gold", "size": "small", "storageGB": 20, "platform": "vsphere"}`),
-			},
-			want: &fnv1.RunFunctionResponse{
-				Meta: &fnv1.ResponseMeta{Ttl: ttl},
-				Results: []*fnv1.Result{{
-					Severity: fnv1.Severity_SEVERITY_FATAL,
-					Message:  `spec.tier "gold" is not offered: choose one of critical, dev, ha, standard`,
-					Target:   fnv1.Target_TARGET_COMPOSITE.Enum(),
-				}},
-			},
+			reason: "A tier the catalog does not offer is refused, naming the field and the choices.",
+			input:  testInput,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "gold", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
+			want:   fatal(`spec.tier "gold" is not offered: choose one of critical, dev, ha, standard`),
 		},
-		"VSphereWithoutPlacement": {
+		"UnknownVersion": {
+			reason: "A version the catalog does not offer is refused with the offered ones.",
+			input:  testInput,
+			spec:   `{"engine": "postgresql", "version": "9.6", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
+			want:   fatal(`spec.version "9.6" of postgresql is not offered: choose one of 14, 15, 16, 17`),
+		},
+		"UnknownSize": {
+			reason: "A size the platform's catalog lacks is refused with the platform's sizes.",
+			input:  testInput,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "huge", "storageGB": 20, "platform": "gcp"}`,
+			want:   fatal(`spec.size "huge" is not offered on gcp: choose one of large, medium, small, xlarge`),
+		},
+		"ParameterNotAllowed": {
+			reason: "Engine parameters outside the allow-list are refused.",
+			input:  testInput,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere", "parameters": {"fsync": "off"}}`,
+			want:   fatal(`spec.parameters.fsync cannot be set for postgresql: allowed parameters are max_connections, work_mem, maintenance_work_mem, effective_cache_size, random_page_cost, statement_timeout, idle_in_transaction_session_timeout, log_min_duration_statement, log_statement, default_statistics_target, timezone`),
+		},
+		"TierNotForEngine": {
+			reason: "A tier the platform team restricted to other engines is refused for this one.",
+			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.40", "network": "n"}, "catalog": {"tiers": {"critical": {"nodes": 3, "replication": "sync", "backups": true, "antiAffinity": true, "engines": ["postgresql"]}}}}`,
+			spec:   `{"engine": "mongodb", "version": "7.0", "tier": "critical", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
+			want:   fatal(`spec.tier "critical" is not offered for mongodb: it is offered for postgresql`),
+		},
+		"VSphereWithoutTemplate": {
 			reason: "A vSphere database needs the vsphere section of the function input.",
-			req: &fnv1.RunFunctionRequest{
-				Input:    resource.MustStructJSON(`{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.77.0.0/24", "first": "10.77.0.16", "last": "10.77.0.19", "network": "n"}}`),
-				Observed: xr(`{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`),
-			},
-			want: &fnv1.RunFunctionResponse{
-				Meta: &fnv1.ResponseMeta{Ttl: ttl},
-				Results: []*fnv1.Result{{
-					Severity: fnv1.Severity_SEVERITY_FATAL,
-					Message:  "cannot build VirtualMachine 0: spec.platform is vsphere but the function input has no vsphere section: add vsphere.template to the Composition's input",
-					Target:   fnv1.Target_TARGET_COMPOSITE.Enum(),
-				}},
-			},
+			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.40", "network": "n"}}`,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
+			want:   fatal(`cannot compose VirtualMachine orders-0: spec.platform is vsphere but the Composition's function input has no vsphere.template: add the template to clone (and datacenter, cluster, datastore) to the input`),
+		},
+		"PoolTooSmall": {
+			reason: "An address pool that cannot hold a database's block is refused.",
+			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.5", "network": "n"}}`,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
+			want:   fatal(`cannot allocate addresses from the function input's addressPool: addressPool must span at least 4 addresses`),
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			f := &Function{Log: logging.NewNopLogger()}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			got, err := f.RunFunction(ctx, tc.req)
-			if err != nil {
-				t.Fatalf("RunFunction: %v", err)
-			}
+			got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(tc.input), Observed: &fnv1.State{Composite: xdb(tc.spec)}})
 			if diff := cmp.Diff(tc.want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("%s\nRunFunction(...): -want rsp, +got rsp:\n%s", tc.reason, diff)
 			}
@@ -143,43 +115,129 @@ func TestRunFunction(t *testing.T) {
 	}
 }
 
-func TestAllocate(t *testing.T) {
-	pool := v1alpha1.AddressPool{First: "10.0.0.10", Last: "10.0.0.29"}
+// observedState is a test fixture: observed composed resources by key.
+type observedState map[string]string
+
+func (o observedState) state(spec string) *fnv1.State {
+	s := &fnv1.State{Composite: xdb(spec), Resources: map[string]*fnv1.Resource{}}
+	for k, v := range o {
+		s.Resources[k] = &fnv1.Resource{Resource: resource.MustStructJSON(v)}
+	}
+	if u, ok := s.Resources["user-app"]; ok {
+		// The provider publishes a User's credentials as connection details.
+		u.ConnectionDetails = map[string][]byte{"username": []byte("app"), "password": []byte("s3cret-from-provider")}
+	}
+	return s
+}
+
+// TestRunFunctionGolden compares whole responses with reviewed golden files.
+// Run `go test ./functions/xdatabase -run Golden -update` after an intended
+// change and review the diff of testdata/.
+func TestRunFunctionGolden(t *testing.T) {
+	ha := `{"engine": "postgresql", "version": "15", "tier": "ha", "size": "small", "storageGB": 20, "platform": "vsphere"}`
 	cases := map[string]struct {
-		pool    v1alpha1.AddressPool
-		key     string
-		n       int
-		wantErr bool
+		spec     string
+		observed observedState
 	}{
-		"ThreeInBlock": {pool: pool, key: "team-a/orders", n: 3},
-		"TooSmall":     {pool: v1alpha1.AddressPool{First: "10.0.0.10", Last: "10.0.0.11"}, key: "a/b", n: 1, wantErr: true},
-		"Reversed":     {pool: v1alpha1.AddressPool{First: "10.0.0.20", Last: "10.0.0.10"}, key: "a/b", n: 1, wantErr: true},
-		"NotAnAddress": {pool: v1alpha1.AddressPool{First: "ten", Last: "10.0.0.10"}, key: "a/b", n: 1, wantErr: true},
+		"ha-nothing-observed": {spec: ha},
+		"ha-vms-ready":        {spec: ha, observed: vmsReady(3, 2, 4096)},
+		"ha-nodes-ready":      {spec: ha, observed: merge(vmsReady(3, 2, 4096), nodesReady(3, "15"))},
+		"ha-users-ready":      {spec: ha, observed: merge(vmsReady(3, 2, 4096), nodesReady(3, "15"), usersReady())},
+		"ha-all-ready":        {spec: ha, observed: merge(vmsReady(3, 2, 4096), nodesReady(3, "15"), usersReady(), secretObserved())},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := allocate(tc.pool, tc.key, tc.n)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("allocate(): err = %v, wantErr %v", err, tc.wantErr)
-			}
-			if tc.wantErr {
-				return
-			}
-			lo, hi := netip.MustParseAddr(tc.pool.First), netip.MustParseAddr(tc.pool.Last)
-			for i, a := range got {
-				if a.Less(lo) || hi.Less(a) {
-					t.Errorf("address %d = %s outside pool %s-%s", i, a, lo, hi)
-				}
-				if i > 0 && a != got[i-1].Next() {
-					t.Errorf("addresses not consecutive: %v", got)
-				}
-			}
-			again, _ := allocate(tc.pool, tc.key, tc.n)
-			if diff := cmp.Diff(got, again, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-				t.Errorf("allocate() not stable: -first, +second:\n%s", diff)
-			}
+			got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(testInput), Observed: tc.observed.state(tc.spec)})
+			golden(t, name, got)
 		})
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+func golden(t *testing.T, name string, got *fnv1.RunFunctionResponse) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".json")
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// protojson output is deliberately unstable; normalise it.
+	var v any
+	_ = json.Unmarshal(b, &v)
+	b, _ = json.MarshalIndent(v, "", "  ")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantJSON, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("cannot read golden file (run with -update to create it): %v", err)
+	}
+	want := &fnv1.RunFunctionResponse{}
+	if err := protojson.Unmarshal(wantJSON, want); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("RunFunction(...): -want %s, +got:\n%s", path, diff)
+	}
+}
+
+func merge(ms ...observedState) observedState {
+	out := observedState{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+const readyCond = `"conditions": [{"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2026-01-01T00:00:00Z"}]`
+
+func vmsReady(n int, cpus, mem int) observedState {
+	o := observedState{}
+	for i := range n {
+		name := nodeName("orders", i)
+		o[string(vmKey(i))] = `{"apiVersion": "compute.m.quorum.dev/v1alpha1", "kind": "VirtualMachine",
+			"metadata": {"name": "` + name + `", "namespace": "team-a", "generation": 1},
+			"spec": {"forProvider": {"cpus": ` + itoa(cpus) + `, "memoryMiB": ` + itoa(mem) + `, "dataDisks": [{"name": "data", "sizeGiB": 20}]}},
+			"status": {"atProvider": {"sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI` + itoa(i) + `"}, ` + readyCond + `}}`
+	}
+	return o
+}
+
+func nodesReady(n int, version string) observedState {
+	o := observedState{}
+	for i := range n {
+		role := "replica"
+		if i == 0 {
+			role = "primary"
+		}
+		o[string(nodeKey(i))] = `{"apiVersion": "db.m.quorum.dev/v1alpha1", "kind": "DatabaseNode",
+			"metadata": {"name": "` + nodeName("orders", i) + `", "namespace": "team-a", "generation": 1},
+			"spec": {"forProvider": {"version": "` + version + `"}},
+			"status": {"atProvider": {"role": "` + role + `"}, ` + readyCond + `}}`
+	}
+	return o
+}
+
+func usersReady() observedState {
+	return observedState{
+		"user-app":     `{"apiVersion": "db.m.quorum.dev/v1alpha1", "kind": "User", "metadata": {"name": "orders-app", "generation": 1}, "status": {` + readyCond + `}}`,
+		"database-app": `{"apiVersion": "db.m.quorum.dev/v1alpha1", "kind": "Database", "metadata": {"name": "orders-db-app", "generation": 1}, "status": {` + readyCond + `}}`,
+	}
+}
+
+func secretObserved() observedState {
+	return observedState{"connection-secret": `{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "orders-connection", "namespace": "team-a"}}`}
+}
+
+func itoa(i int) string { return string(structpbNumber(i)) }
+
+func structpbNumber(i int) []byte {
+	b, _ := structpb.NewNumberValue(float64(i)).MarshalJSON()
+	return b
+}

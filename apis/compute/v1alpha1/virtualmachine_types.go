@@ -88,7 +88,10 @@ type GCPPlacement struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
-// VirtualMachineParameters are the desired properties of a VM. Exactly one of
+// VirtualMachineParameters are the desired properties of a VM. The provider
+// generates an SSH host key and a login key for the guest and injects them
+// through guest customization (vSphere) or custom data (Azure, GCP); the
+// login key and address are published as the VM's connection details. Exactly one of
 // vsphere, azure or gcp is set, matching the backend of the ProviderConfig.
 // +kubebuilder:validation:XValidation:rule="[has(self.vsphere), has(self.azure), has(self.gcp)].filter(x, x).size() == 1",message="set exactly one of forProvider.vsphere, forProvider.azure or forProvider.gcp"
 type VirtualMachineParameters struct {
@@ -142,6 +145,11 @@ type VirtualMachineObservation struct {
 	MemoryMiB int32 `json:"memoryMiB,omitempty"`
 	// Size is the platform's name for the shape, where it has one.
 	Size string `json:"size,omitempty"`
+	// SSHHostKey is the public host key the provider generated and injected
+	// into the guest, in authorized_keys format. Database nodes pin it.
+	SSHHostKey string `json:"sshHostKey,omitempty"`
+	// DataDisks as attached, with their actual sizes.
+	DataDisks []Disk `json:"dataDisks,omitempty"`
 }
 
 // A VirtualMachineSpec defines the desired state of a VirtualMachine.

@@ -1,6 +1,6 @@
 // Package v1alpha1 contains the input type of the XDatabase composition
 // function: what a platform team sets in its Composition to adapt the
-// function to its datacenter without rebuilding it.
+// function to its datacenter and clouds without rebuilding it.
 // +kubebuilder:object:generate=true
 // +groupName=xdatabase.fn.quorum.dev
 // +versionName=v1alpha1
@@ -20,9 +20,31 @@ type Input struct {
 	// AddressPool the database VMs take their static addresses from.
 	AddressPool AddressPool `json:"addressPool"`
 
-	// VSphere placement defaults for VMs on vSphere.
+	// Catalog overrides or extends the built-in catalog of tiers, sizes and
+	// versions. Entries given here replace the built-in entry of the same
+	// name; new names add offerings.
+	// +optional
+	Catalog Catalog `json:"catalog,omitempty"`
+
+	// VSphere placement of database VMs on vSphere.
 	// +optional
 	VSphere *VSphereDefaults `json:"vsphere,omitempty"`
+	// Azure placement of database VMs on Azure.
+	// +optional
+	Azure *AzureDefaults `json:"azure,omitempty"`
+	// GCP placement of database VMs on Google Cloud.
+	// +optional
+	GCP *GCPDefaults `json:"gcp,omitempty"`
+
+	// BackupRepository where nodes archive WAL and write backups, per
+	// platform name. Missing means backups go to a filesystem repository on
+	// the nodes (only for tests and the local platform).
+	// +optional
+	BackupRepository map[string]BackupRepository `json:"backupRepository,omitempty"`
+
+	// ProviderConfigName the composed resources use; "default" if empty.
+	// +optional
+	ProviderConfigName string `json:"providerConfigName,omitempty"`
 }
 
 // AddressPool is a range of addresses reserved for database VMs.
@@ -39,6 +61,49 @@ type AddressPool struct {
 	Network string `json:"network"`
 }
 
+// Catalog is what the platform offers.
+type Catalog struct {
+	// Tiers by name (dev, standard, ha, critical, ...).
+	// +optional
+	Tiers map[string]Tier `json:"tiers,omitempty"`
+	// Sizes by platform, then by size name.
+	// +optional
+	Sizes map[string]map[string]Size `json:"sizes,omitempty"`
+	// Versions offered per engine.
+	// +optional
+	Versions map[string][]string `json:"versions,omitempty"`
+}
+
+// Tier is a topology and a promise.
+type Tier struct {
+	// Nodes in the cluster.
+	// +kubebuilder:validation:Minimum=1
+	Nodes int `json:"nodes"`
+	// Replication between nodes: none, async or sync (zero loss of
+	// acknowledged commits).
+	// +kubebuilder:validation:Enum=none;async;sync
+	Replication string `json:"replication"`
+	// Backups scheduled for the database.
+	Backups bool `json:"backups"`
+	// AntiAffinity keeps nodes on different hosts or zones.
+	AntiAffinity bool `json:"antiAffinity"`
+	// Engines offering this tier; empty means all.
+	// +optional
+	Engines []string `json:"engines,omitempty"`
+}
+
+// Size is a VM shape on one platform.
+type Size struct {
+	CPUs      int32 `json:"cpus"`
+	MemoryMiB int32 `json:"memoryMiB"`
+	// InstanceType is the Azure VM size or GCP machine type.
+	// +optional
+	InstanceType string `json:"instanceType,omitempty"`
+	// OSDiskGiB of the boot disk.
+	// +optional
+	OSDiskGiB int32 `json:"osDiskGiB,omitempty"`
+}
+
 // VSphereDefaults says where database VMs are cloned on vSphere.
 type VSphereDefaults struct {
 	Template     string `json:"template"`
@@ -47,4 +112,32 @@ type VSphereDefaults struct {
 	ResourcePool string `json:"resourcePool,omitempty"`
 	Datastore    string `json:"datastore,omitempty"`
 	Folder       string `json:"folder,omitempty"`
+}
+
+// AzureDefaults says where database VMs live on Azure.
+type AzureDefaults struct {
+	ResourceGroup string `json:"resourceGroup"`
+	Location      string `json:"location"`
+	Image         string `json:"image"`
+	// Zones nodes are spread over when the tier asks for anti-affinity.
+	// +optional
+	Zones []string `json:"zones,omitempty"`
+}
+
+// GCPDefaults says where database VMs live on Google Cloud.
+type GCPDefaults struct {
+	Image string `json:"image"`
+	// Zones nodes are spread over, in order.
+	Zones []string `json:"zones"`
+}
+
+// BackupRepository is where a platform's backups go.
+type BackupRepository struct {
+	Type     string `json:"type"`
+	Path     string `json:"path"`
+	Bucket   string `json:"bucket,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+	Region   string `json:"region,omitempty"`
+	// CredentialsSecretName is copied into each app namespace by the platform team.
+	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
 }

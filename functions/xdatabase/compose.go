@@ -1,0 +1,398 @@
+package xdatabase
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/crossplane/function-sdk-go/errors"
+	"github.com/crossplane/function-sdk-go/resource"
+	"github.com/crossplane/function-sdk-go/resource/composed"
+	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
+	"github.com/quorumdb/quorum/functions/xdatabase/platform"
+	"github.com/quorumdb/quorum/internal/connstr"
+)
+
+// Labels the function puts on everything it composes.
+const (
+	LabelDatabase = "quorum.dev/database"
+	LabelRole     = "quorum.dev/component"
+)
+
+// compose fills desired with the XDatabase's resources and returns its status.
+// Resources appear in dependency order: a DatabaseNode once its VM is ready,
+// users, databases and backups once the cluster is, the app's Secret once its
+// user's credentials exist. Anything already observed is always kept, so a
+// resource never disappears because a dependency is momentarily unready.
+func (p *plan) compose(desired map[resource.Name]*resource.DesiredComposed) (Status, error) {
+	st := Status{Addresses: p.addresses, Port: p.engine.Port}
+	roll := p.rollout()
+
+	vmsReady, nodesReady := 0, 0
+	for i := range p.tier.Nodes {
+		vm, err := p.virtualMachine(i, roll.vm[i])
+		if err != nil {
+			return st, errors.Wrapf(err, "cannot compose VirtualMachine %s", nodeName(p.name, i))
+		}
+		vmReady := p.set(desired, vmKey(i), vm)
+		if vmReady {
+			vmsReady++
+		}
+		m := Member{Name: nodeName(p.name, i), Address: p.addresses[i]}
+		if vmReady || p.exists(nodeKey(i)) {
+			node, err := p.databaseNode(i, roll.node[i])
+			if err != nil {
+				return st, errors.Wrapf(err, "cannot compose DatabaseNode %s", nodeName(p.name, i))
+			}
+			m.Ready = p.set(desired, nodeKey(i), node)
+			m.Role = p.role(i)
+			if m.Ready {
+				nodesReady++
+			}
+			if m.Role == "primary" {
+				st.Primary, st.Endpoint = m.Name, m.Address
+			}
+		}
+		st.Members = append(st.Members, m)
+	}
+	clusterReady := nodesReady == p.tier.Nodes && st.Primary != ""
+
+	usersReady := 0
+	for _, u := range p.spec.Users {
+		if !clusterReady && !p.exists(userKey(u.Name)) {
+			continue
+		}
+		o, err := p.user(u)
+		if err != nil {
+			return st, err
+		}
+		if p.set(desired, userKey(u.Name), o) {
+			usersReady++
+		}
+	}
+	dbsReady := 0
+	for _, d := range p.spec.Databases {
+		if !clusterReady && !p.exists(databaseKey(d.Name)) {
+			continue
+		}
+		o, err := p.database(d)
+		if err != nil {
+			return st, err
+		}
+		if p.set(desired, databaseKey(d.Name), o) {
+			dbsReady++
+		}
+	}
+	if p.tier.Backups && (clusterReady || p.exists(backupKey)) {
+		o, err := p.backup()
+		if err != nil {
+			return st, err
+		}
+		p.set(desired, backupKey, o)
+	}
+	if sec := p.connectionSecret(st); sec != nil {
+		o, err := composed.From(sec)
+		if err != nil {
+			return st, err
+		}
+		// A Secret has no Ready condition: it is ready once it exists.
+		desired[secretKey] = &resource.DesiredComposed{Resource: o, Ready: readyIf(p.exists(secretKey))}
+		st.ConnectionSecret = sec.Name
+	}
+
+	switch {
+	case vmsReady < p.tier.Nodes && nodesReady == 0:
+		st.Phase, st.Message = PhaseProvisioning, fmt.Sprintf("%d of %d virtual machines ready", vmsReady, p.tier.Nodes)
+	case !clusterReady && !roll.active:
+		st.Phase, st.Message = PhaseInstalling, fmt.Sprintf("%d of %d %s nodes ready", nodesReady, p.tier.Nodes, p.engine.Name)
+	case roll.active:
+		st.Phase, st.Message = PhaseUpdating, roll.message
+	case usersReady < len(p.spec.Users) || dbsReady < len(p.spec.Databases):
+		st.Phase, st.Message = PhaseConfiguring, fmt.Sprintf("%d of %d users and %d of %d databases ready", usersReady, len(p.spec.Users), dbsReady, len(p.spec.Databases))
+	case st.ConnectionSecret == "" || !p.exists(secretKey):
+		st.Phase, st.Message = PhaseConfiguring, "writing the connection Secret"
+	default:
+		st.Phase, st.Message = PhaseAvailable, fmt.Sprintf("%s %s %s on %s: %d of %d nodes ready, primary %s", p.engine.Name, p.spec.Version, p.spec.Tier, p.spec.Platform, nodesReady, p.tier.Nodes, st.Primary)
+	}
+	return st, nil
+}
+
+// Keys of composed resources in the pipeline.
+func vmKey(i int) resource.Name          { return resource.Name(fmt.Sprintf("vm-%d", i)) }
+func nodeKey(i int) resource.Name        { return resource.Name(fmt.Sprintf("node-%d", i)) }
+func userKey(n string) resource.Name     { return resource.Name("user-" + n) }
+func databaseKey(n string) resource.Name { return resource.Name("database-" + n) }
+
+const (
+	backupKey resource.Name = "backup-schedule"
+	secretKey resource.Name = "connection-secret"
+)
+
+func (p *plan) exists(k resource.Name) bool { _, ok := p.observed[k]; return ok }
+
+// ready reports whether an observed managed resource is Ready for its
+// current generation, so a just-changed resource is not taken for done.
+func (p *plan) ready(k resource.Name) bool {
+	o, ok := p.observed[k]
+	if !ok {
+		return false
+	}
+	c := o.Resource.GetCondition(xpv2.TypeReady)
+	if c.Status != corev1.ConditionTrue {
+		return false
+	}
+	return c.ObservedGeneration == 0 || c.ObservedGeneration == o.Resource.GetGeneration()
+}
+
+// role is the node's role as its DatabaseNode reports it.
+func (p *plan) role(i int) string {
+	o, ok := p.observed[nodeKey(i)]
+	if !ok {
+		return ""
+	}
+	r, _ := o.Resource.GetString("status.atProvider.role")
+	return r
+}
+
+// set adds a composed resource and marks it ready from observed state.
+func (p *plan) set(desired map[resource.Name]*resource.DesiredComposed, k resource.Name, o *composed.Unstructured) bool {
+	r := p.ready(k)
+	desired[k] = &resource.DesiredComposed{Resource: o, Ready: readyIf(r)}
+	return r
+}
+
+func readyIf(b bool) resource.Ready {
+	if b {
+		return resource.ReadyTrue
+	}
+	return resource.ReadyFalse
+}
+
+func (p *plan) meta(name, component string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: p.namespace,
+		Labels:    map[string]string{LabelDatabase: p.name, LabelRole: component},
+	}
+}
+
+func (p *plan) managed() xpv2.ManagedResourceSpec {
+	pc := p.in.ProviderConfigName
+	if pc == "" {
+		pc = "default"
+	}
+	return xpv2.ManagedResourceSpec{ProviderConfigReference: &xpv2.ProviderConfigReference{Kind: "ClusterProviderConfig", Name: pc}}
+}
+
+func (p *plan) virtualMachine(i int, shape vmShape) (*composed.Unstructured, error) {
+	pool := p.in.AddressPool
+	prefix := 0
+	if _, bits, ok := strings.Cut(pool.CIDR, "/"); ok {
+		_, _ = fmt.Sscanf(bits, "%d", &prefix)
+	}
+	spec := p.managed()
+	spec.WriteConnectionSecretToReference = &xpv2.LocalSecretReference{Name: nodeName(p.name, i) + "-ssh"}
+	vm := &computev1alpha1.VirtualMachine{
+		ObjectMeta: p.meta(nodeName(p.name, i), "vm"),
+		Spec: computev1alpha1.VirtualMachineSpec{
+			ManagedResourceSpec: spec,
+			ForProvider: computev1alpha1.VirtualMachineParameters{
+				CPUs:      shape.CPUs,
+				MemoryMiB: shape.MemoryMiB,
+				OSDiskGiB: p.size.OSDiskGiB,
+				DataDisks: []computev1alpha1.Disk{{Name: "data", SizeGiB: shape.DiskGiB}},
+				Network: computev1alpha1.NetworkInterface{
+					Network: pool.Network, IPAddress: p.addresses[i], PrefixLength: int32(prefix), Gateway: pool.Gateway,
+				},
+				PowerState: computev1alpha1.PowerOn,
+			},
+		},
+	}
+	if vm.Spec.ForProvider.OSDiskGiB == 0 {
+		vm.Spec.ForProvider.OSDiskGiB = 20
+	}
+	size := p.size
+	size.CPUs, size.MemoryMiB = shape.CPUs, shape.MemoryMiB
+	if shape.InstanceType != "" {
+		size.InstanceType = shape.InstanceType
+	}
+	if err := p.place(&vm.Spec.ForProvider, p.in, platform.Node{Index: i, Size: size, AntiAffinity: p.tier.AntiAffinity, Labels: map[string]string{LabelDatabase: p.name}}); err != nil {
+		return nil, err
+	}
+	return from(vm, computev1alpha1.VirtualMachineGroupVersionKind.GroupVersion().String(), computev1alpha1.VirtualMachineKind)
+}
+
+func (p *plan) members() []dbv1alpha1.Member {
+	m := make([]dbv1alpha1.Member, p.tier.Nodes)
+	for i := range m {
+		m[i] = dbv1alpha1.Member{Name: nodeName(p.name, i), Address: p.addresses[i]}
+	}
+	return m
+}
+
+func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) {
+	role := "replica"
+	if i == 0 {
+		role = "primary"
+	}
+	hostKey := ""
+	if o, ok := p.observed[vmKey(i)]; ok {
+		hostKey, _ = o.Resource.GetString("status.atProvider.sshHostKey")
+	}
+	spec := p.managed()
+	if i == 0 {
+		// The first node publishes the cluster's admin connection for the
+		// Users, Databases and Backups that follow.
+		spec.WriteConnectionSecretToReference = &xpv2.LocalSecretReference{Name: p.name + "-admin"}
+	}
+	params := dbv1alpha1.DatabaseNodeParameters{
+		Engine:  dbv1alpha1.Engine(p.engine.Name),
+		Version: n.Version,
+		Host:    p.addresses[i],
+		SSH: dbv1alpha1.SSHConnection{
+			Port:                22,
+			User:                "root",
+			PrivateKeySecretRef: dbv1alpha1.SecretKeySelector{Name: nodeName(p.name, i) + "-ssh", Key: "privateKey"},
+			HostKey:             hostKey,
+		},
+		Port: p.engine.Port,
+		Cluster: dbv1alpha1.ClusterMembership{
+			Name: p.name, Members: p.members(), BootstrapRole: role, Replication: p.tier.Replication,
+		},
+		CPUs:                   n.CPUs,
+		MemoryMiB:              n.MemoryMiB,
+		Parameters:             p.spec.Parameters,
+		AdminPasswordSecretRef: dbv1alpha1.SecretKeySelector{Name: p.name + "-admin-password", Key: "password"},
+		TLS:                    &dbv1alpha1.NodeTLS{CASecretRef: dbv1alpha1.LocalSecretReference{Name: p.name + "-ca"}},
+		SwitchoverTo:           n.SwitchoverTo,
+	}
+	if p.tier.Backups {
+		params.Backup = p.backupRepository()
+	}
+	node := &dbv1alpha1.DatabaseNode{
+		ObjectMeta: p.meta(nodeName(p.name, i), "node"),
+		Spec:       dbv1alpha1.DatabaseNodeSpec{ManagedResourceSpec: spec, ForProvider: params},
+	}
+	return from(node, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseNodeKind)
+}
+
+func (p *plan) backupRepository() *dbv1alpha1.BackupRepository {
+	r, ok := p.in.BackupRepository[p.spec.Platform]
+	if !ok {
+		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "/var/lib/quorum/backup/" + p.namespace + "/" + p.name, RetentionFull: p.spec.Backup.RetentionDays}
+	}
+	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + p.name, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region, RetentionFull: p.spec.Backup.RetentionDays}
+	if r.CredentialsSecretName != "" {
+		out.CredentialsSecretRef = &dbv1alpha1.LocalSecretReference{Name: r.CredentialsSecretName}
+	}
+	return out
+}
+
+func (p *plan) admin() dbv1alpha1.AdminConnection {
+	return dbv1alpha1.AdminConnection{SecretRef: dbv1alpha1.LocalSecretReference{Name: p.name + "-admin"}}
+}
+
+func dnsName(s string) string { return strings.ReplaceAll(s, "_", "-") }
+
+func (p *plan) user(u UserSpec) (*composed.Unstructured, error) {
+	grants := make([]dbv1alpha1.Grant, len(u.Grants))
+	for i, g := range u.Grants {
+		grants[i] = dbv1alpha1.Grant{Database: g.Database, Privilege: g.Privilege}
+	}
+	spec := p.managed()
+	spec.WriteConnectionSecretToReference = &xpv2.LocalSecretReference{Name: p.name + "-user-" + dnsName(u.Name)}
+	o := &dbv1alpha1.User{
+		ObjectMeta: p.meta(p.name+"-"+dnsName(u.Name), "user"),
+		Spec: dbv1alpha1.UserSpec{ManagedResourceSpec: spec, ForProvider: dbv1alpha1.UserParameters{
+			Admin: p.admin(), Name: u.Name, Grants: grants,
+		}},
+	}
+	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.UserKind)
+}
+
+func (p *plan) database(d DatabaseSpec) (*composed.Unstructured, error) {
+	o := &dbv1alpha1.Database{
+		ObjectMeta: p.meta(p.name+"-db-"+dnsName(d.Name), "database"),
+		Spec: dbv1alpha1.DatabaseSpec{ManagedResourceSpec: p.managed(), ForProvider: dbv1alpha1.DatabaseParameters{
+			Admin: p.admin(), Name: d.Name, Owner: d.Owner,
+		}},
+	}
+	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseKind)
+}
+
+func (p *plan) backup() (*composed.Unstructured, error) {
+	refs := make([]dbv1alpha1.LocalReference, p.tier.Nodes)
+	for i := range refs {
+		refs[i] = dbv1alpha1.LocalReference{Name: nodeName(p.name, i)}
+	}
+	o := &dbv1alpha1.Backup{
+		ObjectMeta: p.meta(p.name+"-scheduled", "backup"),
+		Spec: dbv1alpha1.BackupSpec{ManagedResourceSpec: p.managed(), ForProvider: dbv1alpha1.BackupParameters{
+			Engine: dbv1alpha1.Engine(p.engine.Name), Cluster: p.name, NodeRefs: refs, Type: "full",
+			Schedule: p.spec.Backup.Schedule, RetentionDays: p.spec.Backup.RetentionDays,
+		}},
+	}
+	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.BackupKind)
+}
+
+// connectionSecret is the app's Secret, built from the first user's
+// connection details once they exist, with the cluster's endpoint.
+func (p *plan) connectionSecret(st Status) *corev1.Secret {
+	u := p.spec.Users[0]
+	o, ok := p.observed[userKey(u.Name)]
+	if !ok || len(o.ConnectionDetails["password"]) == 0 {
+		return nil
+	}
+	db := p.spec.Databases[0].Name
+	for _, g := range u.Grants {
+		db = g.Database
+		break
+	}
+	e := connstr.Endpoint{
+		Engine: p.engine.Name, Hosts: p.addresses, Port: p.engine.Port,
+		Username: string(o.ConnectionDetails["username"]), Password: string(o.ConnectionDetails["password"]),
+		Database: db, TLS: len(o.ConnectionDetails["ca.crt"]) > 0,
+	}
+	if p.engine.ReplicaSet {
+		e.ReplicaSet = p.name
+	}
+	data := connstr.Details(e)
+	if ca := o.ConnectionDetails["ca.crt"]; len(ca) > 0 {
+		data["ca.crt"] = ca
+	}
+	if st.Endpoint != "" {
+		data["primary"] = []byte(st.Endpoint)
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: p.meta(p.name+"-connection", "connection"),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+}
+
+// from converts a typed object to a composed resource without status, which
+// belongs to the provider.
+func from(o runtime.Object, apiVersion, kind string) (*composed.Unstructured, error) {
+	o.GetObjectKind().SetGroupVersionKind(schemaGVK(apiVersion, kind))
+	cd, err := composed.From(o)
+	if err != nil {
+		return nil, err
+	}
+	delete(cd.Object, "status")
+	if md, ok := cd.Object["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	return cd, nil
+}
+
+func schemaGVK(apiVersion, kind string) schema.GroupVersionKind {
+	gv, _ := schema.ParseGroupVersion(apiVersion)
+	return gv.WithKind(kind)
+}

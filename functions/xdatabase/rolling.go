@@ -1,0 +1,161 @@
+package xdatabase
+
+import (
+	"fmt"
+)
+
+// vmShape is the part of a VM that changes with the size.
+type vmShape struct {
+	CPUs         int32
+	MemoryMiB    int32
+	InstanceType string
+	DiskGiB      int32
+}
+
+// nodeShape is the part of a DatabaseNode that changes with size and version.
+type nodeShape struct {
+	Version      string
+	CPUs         int32
+	MemoryMiB    int32
+	SwitchoverTo string
+}
+
+// rollout decides, for each node, the shape to ask for now.
+type rollout struct {
+	vm      []vmShape
+	node    []nodeShape
+	active  bool
+	message string
+}
+
+// rollout applies changes that touch running nodes (resize, minor upgrade)
+// one node at a time: replicas first, each waiting until the previous one is
+// healthy again at its new shape, then a switchover away from the primary,
+// then the old primary. Disk growth is online and applied to all at once.
+// Nodes not yet created get the target shape directly.
+func (p *plan) rollout() rollout {
+	n := p.tier.Nodes
+	target := vmShape{CPUs: p.size.CPUs, MemoryMiB: p.size.MemoryMiB, InstanceType: p.size.InstanceType, DiskGiB: p.spec.StorageGB}
+	r := rollout{vm: make([]vmShape, n), node: make([]nodeShape, n)}
+
+	type state struct {
+		exists, pending, healthy bool
+		vm                       vmShape
+		version                  string
+		primary                  bool
+	}
+	s := make([]state, n)
+	for i := range n {
+		r.vm[i] = target
+		r.node[i] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
+		o, ok := p.observed[vmKey(i)]
+		if !ok {
+			continue
+		}
+		cur := observedShape(o.Resource.GetInteger, o.Resource.GetString)
+		ver := p.spec.Version
+		if no, ok := p.observed[nodeKey(i)]; ok {
+			ver, _ = no.Resource.GetString("spec.forProvider.version")
+		}
+		s[i] = state{
+			exists:  true,
+			vm:      cur,
+			version: ver,
+			pending: cur.CPUs != target.CPUs || cur.MemoryMiB != target.MemoryMiB || cur.InstanceType != target.InstanceType || ver != p.spec.Version,
+			healthy: p.ready(vmKey(i)) && p.ready(nodeKey(i)),
+			primary: p.role(i) == "primary",
+		}
+	}
+
+	var pending []int
+	for i := range n {
+		if s[i].pending {
+			pending = append(pending, i)
+		}
+	}
+	hold := func(i int) {
+		// Keep the node as it runs now, but let its disk grow.
+		r.vm[i] = s[i].vm
+		r.vm[i].DiskGiB = max(s[i].vm.DiskGiB, target.DiskGiB)
+		r.node[i] = nodeShape{Version: s[i].version, CPUs: s[i].vm.CPUs, MemoryMiB: s[i].vm.MemoryMiB}
+	}
+	if len(pending) == 0 {
+		p.requestedSwitchover(&r, s2primary(s, func(x state) bool { return x.primary }))
+		return r
+	}
+	r.active = true
+	for _, i := range pending {
+		hold(i)
+	}
+	// Wait for a node already changed to come back healthy.
+	for i := range n {
+		if s[i].exists && !s[i].pending && !s[i].healthy {
+			r.message = fmt.Sprintf("rolling update: waiting for %s to be healthy at its new shape (%d nodes left)", nodeName(p.name, i), len(pending))
+			return r
+		}
+	}
+	next := -1
+	for _, i := range pending {
+		if !s[i].primary {
+			next = i
+			break
+		}
+	}
+	if next >= 0 {
+		r.vm[next] = target
+		r.node[next] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
+		r.message = fmt.Sprintf("rolling update: updating replica %s (%d nodes left)", nodeName(p.name, next), len(pending))
+		return r
+	}
+	prim := pending[0]
+	if n > 1 {
+		// Only the primary is left: hand its role to an updated, healthy
+		// replica first, so the cluster stays writable through the change.
+		for i := range n {
+			if i != prim && !s[i].pending && s[i].healthy {
+				r.node[prim].SwitchoverTo = nodeName(p.name, i)
+				r.message = fmt.Sprintf("rolling update: switching over from %s to %s before updating it", nodeName(p.name, prim), nodeName(p.name, i))
+				return r
+			}
+		}
+		r.message = fmt.Sprintf("rolling update: waiting for a healthy replica to take over from %s", nodeName(p.name, prim))
+		return r
+	}
+	r.vm[prim] = target
+	r.node[prim] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
+	r.message = fmt.Sprintf("updating single node %s (the database is unavailable while it restarts)", nodeName(p.name, prim))
+	return r
+}
+
+func s2primary[T any](s []T, isPrimary func(T) bool) int {
+	for i, x := range s {
+		if isPrimary(x) {
+			return i
+		}
+	}
+	return -1
+}
+
+// requestedSwitchover passes spec.switchoverTo to the current primary when
+// nothing else is rolling.
+func (p *plan) requestedSwitchover(r *rollout, primary int) {
+	to := p.spec.SwitchoverTo
+	if to == "" || primary < 0 || to == nodeName(p.name, primary) {
+		return
+	}
+	r.node[primary].SwitchoverTo = to
+	r.active = true
+	r.message = fmt.Sprintf("switchover requested from %s to %s", nodeName(p.name, primary), to)
+}
+
+// observedShape reads a VM's current shape from its observed spec.
+func observedShape(getInt func(string) (int64, error), getString func(string) (string, error)) vmShape {
+	cpus, _ := getInt("spec.forProvider.cpus")
+	mem, _ := getInt("spec.forProvider.memoryMiB")
+	disk, _ := getInt("spec.forProvider.dataDisks[0].sizeGiB")
+	inst, _ := getString("spec.forProvider.azure.vmSize")
+	if inst == "" {
+		inst, _ = getString("spec.forProvider.gcp.machineType")
+	}
+	return vmShape{CPUs: int32(cpus), MemoryMiB: int32(mem), InstanceType: inst, DiskGiB: int32(disk)}
+}
