@@ -90,7 +90,7 @@ func (p *plan) rollout() rollout {
 	// Wait for a node already changed to come back healthy.
 	for i := range n {
 		if s[i].exists && !s[i].pending && !s[i].healthy {
-			r.message = fmt.Sprintf("rolling update: waiting for %s to be healthy at its new shape (%d nodes left)", nodeName(p.name, i), len(pending))
+			r.message = fmt.Sprintf("rolling update: waiting for %s to be healthy at its new shape (%d of the nodes left to update)", nodeName(p.name, i), len(pending))
 			return r
 		}
 	}
@@ -104,7 +104,7 @@ func (p *plan) rollout() rollout {
 	if next >= 0 {
 		r.vm[next] = target
 		r.node[next] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
-		r.message = fmt.Sprintf("rolling update: updating replica %s (%d nodes left)", nodeName(p.name, next), len(pending))
+		r.message = fmt.Sprintf("rolling update: updating replica %s (%d of the nodes left to update)", nodeName(p.name, next), len(pending))
 		return r
 	}
 	prim := pending[0]
