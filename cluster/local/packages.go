@@ -57,8 +57,11 @@ func (p *Platform) BuildPackages(dir string) ([]Package, error) {
 	if err := copyYAML(filepath.Join(p.PackageDir, "configuration"), cfgRoot); err != nil {
 		return nil, err
 	}
-	if err := copyYAML(p.CompositionDir, cfgRoot); err != nil {
-		return nil, err
+	// Only XRDs and Compositions: admission policies cannot ship in a package.
+	for _, d := range []string{"xdatabase", "legacy"} {
+		if err := copyYAML(filepath.Join(p.CompositionDir, d), filepath.Join(cfgRoot, d)); err != nil {
+			return nil, err
+		}
 	}
 	specs := []struct{ name, root, source string }{
 		{ProviderName, filepath.Join(p.PackageDir, "provider"), ProviderSource},

@@ -93,7 +93,7 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 	prev := Status{}
 	_ = xr.Resource.GetValueInto("status", &prev) // Absent on the first call.
 
-	p, err := newPlan(in, xr.Resource.GetName(), namespaceOf(xr.Resource.GetNamespace(), xr.Resource.GetLabels()), spec, prev, observed)
+	p, err := newPlan(in, nameOf(xr.Resource.GetName(), xr.Resource.GetLabels()), namespaceOf(xr.Resource.GetNamespace(), xr.Resource.GetLabels()), spec, prev, observed)
 	if err != nil {
 		response.Fatal(rsp, err)
 		return rsp, nil
@@ -130,6 +130,16 @@ func namespaceOf(ns string, labels map[string]string) string {
 		return ns
 	}
 	return labels["crossplane.io/claim-namespace"]
+}
+
+// nameOf returns the name composed resources derive from: the XDatabase's,
+// or for a legacy XR its claim's, which is unique in its namespace and free of
+// the XR's random suffix.
+func nameOf(name string, labels map[string]string) string {
+	if c := labels["crossplane.io/claim-name"]; c != "" {
+		return c
+	}
+	return name
 }
 
 // plan is everything the function decided about one XDatabase.
