@@ -23,7 +23,7 @@ generate:
 		crd:crdVersions=v1,allowDangerousTypes=false output:artifacts:config=../package/provider/crds
 	cd apis && $(BIN)/angryjet generate-methodsets --header-file=../hack/boilerplate.go.txt ./...
 	gofmt -w apis functions
-	go run ./hack/xrdgen compositions/xdatabase compositions/legacy
+	go run ./hack/xrdgen compositions/xdatabase compositions/legacy docs/api.md
 
 ## build: build the provider, the function and the local platform CLI into bin/
 build:

@@ -10,7 +10,7 @@ export KUBECONFIG=$root/.platform/kubeconfig
 kubectl apply -f compositions/xdatabase/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s compositeresourcedefinition/xdatabases.platform.quorum.dev >/dev/null
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-kubectl -n demo apply -f examples/xdatabase-postgresql-vsphere.yaml
+kubectl -n demo apply -f examples/postgresql-vsphere.yaml
 for _ in $(seq 1 60); do
   [ "$(kubectl -n demo get virtualmachines -o name 2>/dev/null | wc -l)" -ge 1 ] && break
   sleep 0.5

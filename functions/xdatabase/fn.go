@@ -154,6 +154,8 @@ type plan struct {
 	place     platform.Placer
 	addresses []string
 	observed  map[resource.Name]resource.ObservedComposed
+
+	readyCache map[resource.Name]bool
 }
 
 func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status, observed map[resource.Name]resource.ObservedComposed) (*plan, error) {
@@ -201,7 +203,7 @@ func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status,
 			addrs[i] = a[i].String()
 		}
 	}
-	return &plan{in: in, name: name, namespace: namespace, spec: spec.withDefaults(), engine: e, tier: tier, size: size, place: place, addresses: addrs, observed: observed}, nil
+	return &plan{in: in, name: name, namespace: namespace, spec: spec.withDefaults(), engine: e, tier: tier, size: size, place: place, addresses: addrs, observed: observed, readyCache: map[resource.Name]bool{}}, nil
 }
 
 func major(v string) string {

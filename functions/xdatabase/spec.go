@@ -45,7 +45,8 @@ type BackupSpec struct {
 	RetentionDays int32  `json:"retentionDays,omitempty"`
 }
 
-// Window is a weekly maintenance window. Rolling changes wait for it when set.
+// Window is a weekly maintenance window. The function is clock-free, so it
+// cannot wait for it; enforcing it belongs to the provider (not done yet).
 type Window struct {
 	Day             string `json:"day"`
 	StartTime       string `json:"startTime"`

@@ -37,8 +37,8 @@ func setup(t *testing.T) client.Client {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, f := range []string{"xrd.yaml", "composition.yaml"} {
-		b, err := os.ReadFile(filepath.Join(localtest.Root(), "compositions", "xdatabase", f))
+	for _, f := range []string{"xdatabase/xrd.yaml", "xdatabase/composition.yaml", "legacy/xrd.yaml", "legacy/composition.yaml"} {
+		b, err := os.ReadFile(filepath.Join(localtest.Root(), "compositions", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,10 +58,15 @@ func setup(t *testing.T) client.Client {
 		if kube, err = platform.Client(); err != nil {
 			t.Fatal(err)
 		}
-		l := &unstructured.UnstructuredList{}
-		l.SetAPIVersion("platform.quorum.dev/v1alpha1")
-		l.SetKind("XDatabaseList")
-		err := kube.List(ctx, l, client.InNamespace(ns))
+		var err error
+		for _, kind := range []string{"XDatabaseList", "DatabaseList"} {
+			l := &unstructured.UnstructuredList{}
+			l.SetAPIVersion("platform.quorum.dev/v1alpha1")
+			l.SetKind(kind)
+			if err = kube.List(ctx, l, client.InNamespace(ns)); err != nil {
+				break
+			}
+		}
 		if err == nil {
 			return kube
 		}
@@ -193,5 +198,30 @@ func checkErr(t *testing.T, err error, want string) {
 	}
 	if !strings.Contains(got, want) {
 		t.Errorf("want refusal containing %q, got %q", want, got)
+	}
+}
+
+// TestExamples checks every example in examples/ is accepted as is.
+func TestExamples(t *testing.T) {
+	kube := setup(t)
+	files, err := filepath.Glob(filepath.Join(localtest.Root(), "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f) //nolint:gosec // Repository files.
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal(b, &u.Object); err != nil {
+				t.Fatal(err)
+			}
+			u.SetNamespace(ns)
+			if err := kube.Create(context.Background(), u, client.DryRunAll); err != nil {
+				t.Errorf("example refused: %v", err)
+			}
+		})
 	}
 }
