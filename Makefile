@@ -30,6 +30,7 @@ build:
 	go build -o $(BIN)/provider ./cmd/provider
 	go build -o $(BIN)/function ./cmd/function
 	go build -o $(BIN)/quorum-local ./cmd/quorum-local
+	go build -o $(BIN)/quorum-vcsim ./cmd/quorum-vcsim
 
 ## lint: go vet and gofmt
 lint:

@@ -131,6 +131,12 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 	if err := p.waitCRD(ctx, kube, "virtualmachines.compute.m.quorum.dev"); err != nil {
 		return err
 	}
+	if err := p.waitCRD(ctx, kube, "clusterproviderconfigs.quorum.dev"); err != nil {
+		return err
+	}
+	if err := p.providerConfig(ctx, kube); err != nil {
+		return err
+	}
 	if err := p.start(process{Name: "provider", Path: p.bin("provider"), Env: []string{"KUBECONFIG=" + p.kubeconfig()}, Args: []string{
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", s.Ports["provider-metrics"]),
 		fmt.Sprintf("--health-probe-address=127.0.0.1:%d", s.Ports["provider-health"]),

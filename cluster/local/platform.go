@@ -23,7 +23,7 @@ import (
 )
 
 // Components in start order; Down stops them in reverse.
-var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "provider", "function"}
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "vcsim", "provider", "function"}
 
 // Platform is one local platform, identified by its state directory.
 type Platform struct {
@@ -116,6 +116,7 @@ func (p *Platform) Up(ctx context.Context) (*State, error) {
 		{"kube-apiserver", p.startAPIServer},
 		{"kube-controller-manager", p.startControllerManager},
 		{"crossplane", p.startCrossplane},
+		{"vcsim", p.startVCSim},
 		{"packages", p.installPackages},
 	}
 	for _, st := range steps {

@@ -6,12 +6,16 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/quorumdb/quorum/internal/controller/config"
+	"github.com/quorumdb/quorum/internal/controller/virtualmachine"
 )
 
 // Setup adds all controllers to the manager.
 func Setup(mgr ctrl.Manager, o controller.Options) error {
 	for _, setup := range []func(ctrl.Manager, controller.Options) error{
 		config.Setup,
+		func(mgr ctrl.Manager, o controller.Options) error {
+			return virtualmachine.Setup(mgr, o, virtualmachine.Dial)
+		},
 	} {
 		if err := setup(mgr, o); err != nil {
 			return err

@@ -1,0 +1,281 @@
+// Package virtualmachine reconciles VirtualMachine managed resources on the
+// platform their ProviderConfig names: vSphere, Azure or GCP.
+package virtualmachine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
+	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	"github.com/quorumdb/quorum/apis/v1alpha1"
+	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/guestkeys"
+)
+
+const (
+	errTrackUsage = "cannot track ProviderConfig usage"
+	errGetPC      = "cannot get ProviderConfig"
+	errGetCreds   = "cannot read the ProviderConfig's credentials"
+	errConnect    = "cannot connect to the platform"
+	errKeys       = "cannot prepare the guest's SSH keys"
+	errGet        = "cannot observe the virtual machine"
+	errCreate     = "cannot create the virtual machine"
+	errUpdate     = "cannot update the virtual machine"
+	errDelete     = "cannot delete the virtual machine"
+)
+
+// A Dialer builds a Cloud for one ProviderConfig spec and its credentials.
+type Dialer func(ctx context.Context, spec v1alpha1.ProviderConfigSpec, creds []byte) (cloud.Cloud, error)
+
+// Setup adds the VirtualMachine controller. dial builds platform clients.
+func Setup(mgr ctrl.Manager, o controller.Options, dial Dialer) error {
+	name := managed.ControllerName(computev1alpha1.VirtualMachineGroupKind)
+	c := &connector{kube: mgr.GetClient(), usage: resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}), dial: cached(dial)}
+	opts := []managed.ReconcilerOption{
+		managed.WithTypedExternalConnector[*computev1alpha1.VirtualMachine](c),
+		managed.WithInitializers(externalName{}),
+		managed.WithLogger(o.Logger.WithValues("controller", name)),
+		managed.WithPollInterval(o.PollInterval),
+		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime still takes the legacy recorder.
+	}
+	if o.Features.Enabled(feature.EnableBetaManagementPolicies) {
+		opts = append(opts, managed.WithManagementPolicies())
+	}
+	if o.MetricOptions != nil {
+		opts = append(opts, managed.WithMetricRecorder(o.MetricOptions.MRMetrics))
+		if o.MetricOptions.MRStateMetrics != nil {
+			if err := mgr.Add(statemetrics.NewMRStateRecorder(mgr.GetClient(), o.Logger, o.MetricOptions.MRStateMetrics, &computev1alpha1.VirtualMachineList{}, o.MetricOptions.PollStateMetricInterval)); err != nil {
+				return err
+			}
+		}
+	}
+	r := managed.NewReconciler(mgr, resource.ManagedKind(computev1alpha1.VirtualMachineGroupVersionKind), opts...)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(name).
+		WithOptions(o.ForControllerRuntime()).
+		WithEventFilter(resource.DesiredStateChanged()).
+		For(&computev1alpha1.VirtualMachine{}).
+		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
+}
+
+// externalName names the VM on its platform <namespace>-<name>: unique across
+// namespaces, and known before the create call so a VM created just before a
+// crash is found again instead of created twice.
+type externalName struct{}
+
+func (externalName) Initialize(_ context.Context, mg resource.Managed) error {
+	if meta.GetExternalName(mg) == "" {
+		meta.SetExternalName(mg, mg.GetNamespace()+"-"+mg.GetName())
+	}
+	return nil
+}
+
+// cached reuses platform clients across reconciles of VMs sharing a
+// ProviderConfig: a vCenter login per reconcile would not scale.
+func cached(dial Dialer) Dialer {
+	var mu sync.Mutex
+	clients := map[string]cloud.Cloud{}
+	return func(ctx context.Context, spec v1alpha1.ProviderConfigSpec, creds []byte) (cloud.Cloud, error) {
+		h := sha256.New()
+		_, _ = fmt.Fprintf(h, "%+v", spec)
+		_, _ = h.Write(creds)
+		key := hex.EncodeToString(h.Sum(nil))
+		mu.Lock()
+		defer mu.Unlock()
+		if c, ok := clients[key]; ok {
+			return c, nil
+		}
+		c, err := dial(ctx, spec, creds)
+		if err != nil {
+			return nil, err
+		}
+		clients[key] = c
+		return c, nil
+	}
+}
+
+type connector struct {
+	kube  client.Client
+	usage *resource.ProviderConfigUsageTracker
+	dial  Dialer
+}
+
+func (c *connector) Connect(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.TypedExternalClient[*computev1alpha1.VirtualMachine], error) {
+	if err := c.usage.Track(ctx, vm); err != nil {
+		return nil, fmt.Errorf("%s: %w", errTrackUsage, err)
+	}
+	spec, err := ProviderConfigSpec(ctx, c.kube, vm.GetNamespace(), vm.GetProviderConfigReference())
+	if err != nil {
+		return nil, err
+	}
+	creds, err := resource.CommonCredentialExtractor(ctx, spec.Credentials.Source, c.kube, spec.Credentials.CommonCredentialSelectors)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", errGetCreds, err)
+	}
+	cl, err := c.dial(ctx, spec, creds)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", errConnect, err)
+	}
+	return &external{kube: c.kube, cloud: cl}, nil
+}
+
+// ProviderConfigSpec reads the namespaced or cluster config a managed
+// resource refers to.
+func ProviderConfigSpec(ctx context.Context, kube client.Client, namespace string, ref *xpv2.ProviderConfigReference) (v1alpha1.ProviderConfigSpec, error) {
+	if ref == nil {
+		return v1alpha1.ProviderConfigSpec{}, errors.New("spec.providerConfigRef is required")
+	}
+	switch ref.Kind {
+	case v1alpha1.ProviderConfigKind:
+		pc := &v1alpha1.ProviderConfig{}
+		if err := kube.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, pc); err != nil {
+			return v1alpha1.ProviderConfigSpec{}, fmt.Errorf("%s %s: %w", errGetPC, ref.Name, err)
+		}
+		return pc.Spec, nil
+	case v1alpha1.ClusterProviderConfigKind, "":
+		pc := &v1alpha1.ClusterProviderConfig{}
+		if err := kube.Get(ctx, types.NamespacedName{Name: ref.Name}, pc); err != nil {
+			return v1alpha1.ProviderConfigSpec{}, fmt.Errorf("%s %s: %w", errGetPC, ref.Name, err)
+		}
+		return pc.Spec, nil
+	}
+	return v1alpha1.ProviderConfigSpec{}, fmt.Errorf("spec.providerConfigRef.kind %q is not supported: use ProviderConfig or ClusterProviderConfig", ref.Kind)
+}
+
+type external struct {
+	kube  client.Client
+	cloud cloud.Cloud
+}
+
+func (e *external) machine(ctx context.Context, vm *computev1alpha1.VirtualMachine) (cloud.Machine, guestkeys.Keys, error) {
+	owner := metav1.OwnerReference{APIVersion: computev1alpha1.SchemeGroupVersion.String(), Kind: computev1alpha1.VirtualMachineKind, Name: vm.Name, UID: vm.UID}
+	keys, err := guestkeys.Ensure(ctx, e.kube, vm.Namespace, vm.Name+"-guest-keys", owner)
+	if err != nil {
+		return cloud.Machine{}, keys, fmt.Errorf("%s: %w", errKeys, err)
+	}
+	name := meta.GetExternalName(vm)
+	return cloud.Machine{
+		Name:                     name,
+		Labels:                   map[string]string{"quorum.dev/owner": vm.Namespace + "/" + vm.Name},
+		UserData:                 keys.UserData(name),
+		VirtualMachineParameters: vm.Spec.ForProvider,
+	}, keys, nil
+}
+
+func sizeName(p computev1alpha1.VirtualMachineParameters) string {
+	switch {
+	case p.Azure != nil:
+		return p.Azure.VMSize
+	case p.GCP != nil:
+		return p.GCP.MachineType
+	}
+	return ""
+}
+
+func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalObservation, error) {
+	m, keys, err := e.machine(ctx, vm)
+	if err != nil {
+		return managed.ExternalObservation{}, err
+	}
+	o, err := e.cloud.Get(ctx, m.Name)
+	if errors.Is(err, cloud.ErrNotFound) {
+		return managed.ExternalObservation{ResourceExists: false}, nil
+	}
+	if err != nil {
+		return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
+	}
+	vm.Status.AtProvider = computev1alpha1.VirtualMachineObservation{
+		ID: o.ID, IPAddress: o.IPAddress, PowerState: o.PowerState, CPUs: o.CPUs, MemoryMiB: o.MemoryMiB,
+		Size: o.Size, SSHHostKey: keys.HostPublic, DataDisks: o.DataDisks,
+	}
+	switch {
+	case o.PowerState == string(computev1alpha1.PowerOn) && o.IPAddress != "":
+		vm.SetConditions(xpv2.Available())
+	case o.PowerState == string(computev1alpha1.PowerOff) && vm.Spec.ForProvider.PowerState == computev1alpha1.PowerOff:
+		vm.SetConditions(xpv2.Available().WithMessage("powered off as requested"))
+	default:
+		vm.SetConditions(xpv2.Creating().WithMessage("waiting for the guest to be powered on with its address"))
+	}
+	return managed.ExternalObservation{
+		ResourceExists:   true,
+		ResourceUpToDate: cloud.UpToDate(m, o, sizeName(vm.Spec.ForProvider)),
+		ConnectionDetails: managed.ConnectionDetails{
+			"host":       []byte(firstNonEmpty(o.IPAddress, vm.Spec.ForProvider.Network.IPAddress)),
+			"port":       []byte(strconv.Itoa(22)),
+			"username":   []byte("root"),
+			"privateKey": keys.LoginPrivate,
+			"hostKey":    []byte(keys.HostPublic),
+		},
+	}, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func (e *external) Create(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalCreation, error) {
+	m, _, err := e.machine(ctx, vm)
+	if err != nil {
+		return managed.ExternalCreation{}, err
+	}
+	vm.SetConditions(xpv2.Creating())
+	if err := e.cloud.Create(ctx, m); err != nil {
+		return managed.ExternalCreation{}, fmt.Errorf("%s: %w", errCreate, err)
+	}
+	return managed.ExternalCreation{}, nil
+}
+
+func (e *external) Update(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalUpdate, error) {
+	m, _, err := e.machine(ctx, vm)
+	if err != nil {
+		return managed.ExternalUpdate{}, err
+	}
+	cur, err := e.cloud.Get(ctx, m.Name)
+	if err != nil {
+		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errGet, err)
+	}
+	if err := e.cloud.Update(ctx, m, cur); err != nil {
+		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errUpdate, err)
+	}
+	// Report the new shape now rather than at the next poll, so whoever
+	// waits on it (the function's rolling update) moves on promptly.
+	if o, err := e.cloud.Get(ctx, m.Name); err == nil {
+		vm.Status.AtProvider.CPUs, vm.Status.AtProvider.MemoryMiB = o.CPUs, o.MemoryMiB
+		vm.Status.AtProvider.PowerState, vm.Status.AtProvider.Size, vm.Status.AtProvider.DataDisks = o.PowerState, o.Size, o.DataDisks
+	}
+	return managed.ExternalUpdate{}, nil
+}
+
+func (e *external) Delete(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalDelete, error) {
+	vm.SetConditions(xpv2.Deleting())
+	if err := e.cloud.Delete(ctx, meta.GetExternalName(vm)); err != nil {
+		return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errDelete, err)
+	}
+	return managed.ExternalDelete{}, nil
+}
+
+func (e *external) Disconnect(context.Context) error { return nil }

@@ -1,0 +1,135 @@
+package virtualmachine
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	"github.com/quorumdb/quorum/internal/cloud/vsphere"
+)
+
+func newVM() *computev1alpha1.VirtualMachine {
+	vm := &computev1alpha1.VirtualMachine{
+		ObjectMeta: metav1.ObjectMeta{Name: "orders-0", Namespace: "team-a", UID: "uid-1"},
+		Spec: computev1alpha1.VirtualMachineSpec{ForProvider: computev1alpha1.VirtualMachineParameters{
+			CPUs: 2, MemoryMiB: 4096, OSDiskGiB: 20,
+			DataDisks:  []computev1alpha1.Disk{{Name: "data", SizeGiB: 20}},
+			Network:    computev1alpha1.NetworkInterface{Network: "VM Network", IPAddress: "10.77.0.21", PrefixLength: 24},
+			PowerState: computev1alpha1.PowerOn,
+			VSphere:    &computev1alpha1.VSpherePlacement{Template: "DC0_H0_VM0", Datacenter: "DC0"},
+		}},
+	}
+	_ = externalName{}.Initialize(context.Background(), vm)
+	return vm
+}
+
+func kube(t *testing.T) *fake.ClientBuilder {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := corev1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return fake.NewClientBuilder().WithScheme(s)
+}
+
+// TestCrashAfterCreate: the provider dies right after the platform accepted
+// the create call, before anything was recorded. The next process observes
+// the VM by its deterministic name and does not create a second one.
+func TestCrashAfterCreate(t *testing.T) {
+	simulator.Test(func(ctx context.Context, vc *vim25.Client) {
+		k := kube(t).Build()
+		vm := newVM()
+		if got := meta.GetExternalName(vm); got != "team-a-orders-0" {
+			t.Fatalf("external name: want team-a-orders-0, got %q", got)
+		}
+		first := &external{kube: k, cloud: vsphere.New(vc, "DC0")}
+		if _, err := first.Create(ctx, vm); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		// A new process: new client, same Kubernetes state, no memory.
+		second := &external{kube: k, cloud: vsphere.New(vc, "DC0")}
+		obs, err := second.Observe(ctx, newVM())
+		if err != nil {
+			t.Fatalf("Observe: %v", err)
+		}
+		if !obs.ResourceExists || !obs.ResourceUpToDate {
+			t.Fatalf("Observe after crash: want exists and up to date, got %+v", obs)
+		}
+		vms, err := find.NewFinder(vc).VirtualMachineList(ctx, "*team-a-orders-0*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vms) != 1 {
+			t.Errorf("VMs named team-a-orders-0: want exactly 1, got %d", len(vms))
+		}
+	})
+}
+
+// TestObserve checks what a created VM reports: its address, power, shape,
+// the pinned host key and the connection details a DatabaseNode logs in with.
+func TestObserve(t *testing.T) {
+	simulator.Test(func(ctx context.Context, vc *vim25.Client) {
+		k := kube(t).Build()
+		e := &external{kube: k, cloud: vsphere.New(vc, "DC0")}
+		vm := newVM()
+		obs, err := e.Observe(ctx, vm)
+		if err != nil || obs.ResourceExists {
+			t.Fatalf("Observe before create: want not exists, got %+v, %v", obs, err)
+		}
+		if _, err := e.Create(ctx, vm); err != nil {
+			t.Fatal(err)
+		}
+		obs, err = e.Observe(ctx, vm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ap := vm.Status.AtProvider
+		if diff := cmp.Diff([]any{"10.77.0.21", "On", int32(2), int32(4096)}, []any{ap.IPAddress, ap.PowerState, ap.CPUs, ap.MemoryMiB}); diff != "" {
+			t.Errorf("atProvider: -want, +got:\n%s", diff)
+		}
+		if !strings.HasPrefix(ap.SSHHostKey, "ssh-ed25519 ") {
+			t.Errorf("sshHostKey: want an ed25519 public key, got %q", ap.SSHHostKey)
+		}
+		if c := vm.GetCondition(xpv2.TypeReady); c.Status != corev1.ConditionTrue {
+			t.Errorf("Ready: want True, got %+v", c)
+		}
+		if string(obs.ConnectionDetails["host"]) != "10.77.0.21" || string(obs.ConnectionDetails["hostKey"]) != ap.SSHHostKey ||
+			!strings.Contains(string(obs.ConnectionDetails["privateKey"]), "OPENSSH PRIVATE KEY") {
+			t.Errorf("connection details incomplete: host=%q hostKey=%q", obs.ConnectionDetails["host"], obs.ConnectionDetails["hostKey"])
+		}
+		// The keys survive: observing again returns the same host key.
+		again := newVM()
+		if _, err := e.Observe(ctx, again); err != nil || again.Status.AtProvider.SSHHostKey != ap.SSHHostKey {
+			t.Errorf("host key changed between observations")
+		}
+		// A spec change makes it out of date.
+		vm.Spec.ForProvider.CPUs = 4
+		if obs, _ := e.Observe(ctx, vm); obs.ResourceUpToDate {
+			t.Error("want out of date after a CPU change")
+		}
+		if _, err := e.Update(ctx, vm); err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		if obs, _ := e.Observe(ctx, vm); !obs.ResourceUpToDate {
+			t.Error("want up to date after Update")
+		}
+		if _, err := e.Delete(ctx, vm); err != nil {
+			t.Fatal(err)
+		}
+		if obs, _ := e.Observe(ctx, vm); obs.ResourceExists {
+			t.Error("want gone after Delete")
+		}
+	})
+}
