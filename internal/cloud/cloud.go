@@ -40,8 +40,8 @@ type Observed struct {
 
 // Cloud creates, observes, updates and deletes VMs on one platform.
 type Cloud interface {
-	// Get returns the VM with the name, or ErrNotFound.
-	Get(ctx context.Context, name string) (*Observed, error)
+	// Get returns the VM named m.Name where m places it, or ErrNotFound.
+	Get(ctx context.Context, m Machine) (*Observed, error)
 	// Create creates the VM and everything it needs (NIC, disks) and powers
 	// it on. Calling it for a VM that exists is an error.
 	Create(ctx context.Context, m Machine) error
@@ -50,7 +50,7 @@ type Cloud interface {
 	Update(ctx context.Context, m Machine, cur *Observed) error
 	// Delete removes the VM and what was created for it, nothing else. A VM
 	// already gone is not an error.
-	Delete(ctx context.Context, name string) error
+	Delete(ctx context.Context, m Machine) error
 }
 
 // ErrDiskShrink is returned when a disk would have to shrink.

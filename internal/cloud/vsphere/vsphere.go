@@ -112,7 +112,8 @@ func (c *Client) find(ctx context.Context, name string) (*object.VirtualMachine,
 }
 
 // Get implements cloud.Cloud.
-func (c *Client) Get(ctx context.Context, name string) (*cloud.Observed, error) {
+func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, error) {
+	name := m.Name
 	vm, err := c.find(ctx, name)
 	if err != nil {
 		return nil, err
@@ -343,7 +344,8 @@ func (c *Client) Update(ctx context.Context, m cloud.Machine, cur *cloud.Observe
 }
 
 // Delete implements cloud.Cloud. Destroying a VM removes its disks with it.
-func (c *Client) Delete(ctx context.Context, name string) error {
+func (c *Client) Delete(ctx context.Context, m cloud.Machine) error {
+	name := m.Name
 	vm, err := c.find(ctx, name)
 	if errors.Is(err, cloud.ErrNotFound) {
 		return nil

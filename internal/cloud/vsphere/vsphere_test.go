@@ -36,13 +36,13 @@ func TestLifecycle(t *testing.T) {
 		c := New(vc, "DC0")
 		m := machine("team-a-orders-0", 2, 4096, 20)
 
-		if _, err := c.Get(ctx, m.Name); !errors.Is(err, cloud.ErrNotFound) {
+		if _, err := c.Get(ctx, m); !errors.Is(err, cloud.ErrNotFound) {
 			t.Fatalf("Get before create: want ErrNotFound, got %v", err)
 		}
 		if err := c.Create(ctx, m); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
-		o, err := c.Get(ctx, m.Name)
+		o, err := c.Get(ctx, m)
 		if err != nil {
 			t.Fatalf("Get: %v", err)
 		}
@@ -60,7 +60,7 @@ func TestLifecycle(t *testing.T) {
 		if err := c.Update(ctx, m2, o); err != nil {
 			t.Fatalf("Update (grow): %v", err)
 		}
-		o, _ = c.Get(ctx, m.Name)
+		o, _ = c.Get(ctx, m)
 		if diff := cmp.Diff([]any{int32(4), int32(8192), int32(40), "On"}, []any{o.CPUs, o.MemoryMiB, o.DataDisks[0].SizeGiB, o.PowerState}); diff != "" {
 			t.Errorf("after grow: -want, +got:\n%s", diff)
 		}
@@ -70,7 +70,7 @@ func TestLifecycle(t *testing.T) {
 		if err := c.Update(ctx, m3, o); err != nil {
 			t.Fatalf("Update (shrink cpu): %v", err)
 		}
-		o, _ = c.Get(ctx, m.Name)
+		o, _ = c.Get(ctx, m)
 		if diff := cmp.Diff([]any{int32(2), int32(4096), "On"}, []any{o.CPUs, o.MemoryMiB, o.PowerState}); diff != "" {
 			t.Errorf("after cpu shrink: -want, +got:\n%s", diff)
 		}
@@ -86,17 +86,17 @@ func TestLifecycle(t *testing.T) {
 		if err := c.Update(ctx, off, o); err != nil {
 			t.Fatalf("Update (power off): %v", err)
 		}
-		if o, _ = c.Get(ctx, m.Name); o.PowerState != "Off" {
+		if o, _ = c.Get(ctx, m); o.PowerState != "Off" {
 			t.Errorf("power: want Off, got %s", o.PowerState)
 		}
 
-		if err := c.Delete(ctx, m.Name); err != nil {
+		if err := c.Delete(ctx, m); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
-		if _, err := c.Get(ctx, m.Name); !errors.Is(err, cloud.ErrNotFound) {
+		if _, err := c.Get(ctx, m); !errors.Is(err, cloud.ErrNotFound) {
 			t.Errorf("Get after delete: want ErrNotFound, got %v", err)
 		}
-		if err := c.Delete(ctx, m.Name); err != nil {
+		if err := c.Delete(ctx, m); err != nil {
 			t.Errorf("Delete of a deleted VM: want nil, got %v", err)
 		}
 	})

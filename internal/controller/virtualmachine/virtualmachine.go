@@ -196,7 +196,7 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 	if err != nil {
 		return managed.ExternalObservation{}, err
 	}
-	o, err := e.cloud.Get(ctx, m.Name)
+	o, err := e.cloud.Get(ctx, m)
 	if errors.Is(err, cloud.ErrNotFound) {
 		return managed.ExternalObservation{ResourceExists: false}, nil
 	}
@@ -254,7 +254,7 @@ func (e *external) Update(ctx context.Context, vm *computev1alpha1.VirtualMachin
 	if err != nil {
 		return managed.ExternalUpdate{}, err
 	}
-	cur, err := e.cloud.Get(ctx, m.Name)
+	cur, err := e.cloud.Get(ctx, m)
 	if err != nil {
 		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errGet, err)
 	}
@@ -263,7 +263,7 @@ func (e *external) Update(ctx context.Context, vm *computev1alpha1.VirtualMachin
 	}
 	// Report the new shape now rather than at the next poll, so whoever
 	// waits on it (the function's rolling update) moves on promptly.
-	if o, err := e.cloud.Get(ctx, m.Name); err == nil {
+	if o, err := e.cloud.Get(ctx, m); err == nil {
 		vm.Status.AtProvider.CPUs, vm.Status.AtProvider.MemoryMiB = o.CPUs, o.MemoryMiB
 		vm.Status.AtProvider.PowerState, vm.Status.AtProvider.Size, vm.Status.AtProvider.DataDisks = o.PowerState, o.Size, o.DataDisks
 	}
@@ -272,7 +272,9 @@ func (e *external) Update(ctx context.Context, vm *computev1alpha1.VirtualMachin
 
 func (e *external) Delete(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalDelete, error) {
 	vm.SetConditions(xpv2.Deleting())
-	if err := e.cloud.Delete(ctx, meta.GetExternalName(vm)); err != nil {
+	// No keys needed to delete: do not recreate the keys Secret now.
+	m := cloud.Machine{Name: meta.GetExternalName(vm), VirtualMachineParameters: vm.Spec.ForProvider}
+	if err := e.cloud.Delete(ctx, m); err != nil {
 		return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errDelete, err)
 	}
 	return managed.ExternalDelete{}, nil
