@@ -23,6 +23,9 @@ type Machine struct {
 	// UserData is a cloud-init document injecting the guest's SSH host key
 	// and login key.
 	UserData string
+	// SSHPublicKey is the login key, for platforms that insist on one in
+	// the VM definition itself (Azure).
+	SSHPublicKey string
 	computev1alpha1.VirtualMachineParameters
 }
 

@@ -177,6 +177,7 @@ func (e *external) machine(ctx context.Context, vm *computev1alpha1.VirtualMachi
 		Name:                     name,
 		Labels:                   map[string]string{"quorum.dev/owner": vm.Namespace + "/" + vm.Name},
 		UserData:                 keys.UserData(name),
+		SSHPublicKey:             keys.LoginPublic,
 		VirtualMachineParameters: vm.Spec.ForProvider,
 	}, keys, nil
 }
