@@ -132,6 +132,8 @@ type VirtualMachineParameters struct {
 
 // VirtualMachineObservation is the observed state of a VM.
 type VirtualMachineObservation struct {
+	// Platform the VM runs on: vsphere, azure or gcp.
+	Platform string `json:"platform,omitempty"`
 	// ID of the VM on its platform (vSphere managed object reference, Azure
 	// resource ID, GCP instance ID).
 	ID string `json:"id,omitempty"`
@@ -169,10 +171,12 @@ type VirtualMachineStatus struct {
 // A VirtualMachine is a VM on vSphere, Azure or GCP that hosts a database node.
 // +kubebuilder:printcolumn:name="READY",type="string",JSONPath=".status.conditions[?(@.type=='Ready')].status"
 // +kubebuilder:printcolumn:name="SYNCED",type="string",JSONPath=".status.conditions[?(@.type=='Synced')].status"
+// +kubebuilder:printcolumn:name="PLATFORM",type="string",JSONPath=".status.atProvider.platform"
 // +kubebuilder:printcolumn:name="IP",type="string",JSONPath=".status.atProvider.ipAddress"
 // +kubebuilder:printcolumn:name="POWER",type="string",JSONPath=".status.atProvider.powerState"
 // +kubebuilder:printcolumn:name="CPUS",type="integer",JSONPath=".spec.forProvider.cpus"
 // +kubebuilder:printcolumn:name="MEMORY-MIB",type="integer",JSONPath=".spec.forProvider.memoryMiB"
+// +kubebuilder:printcolumn:name="SIZE",type="string",JSONPath=".status.atProvider.size",priority=1
 // +kubebuilder:printcolumn:name="EXTERNAL-NAME",type="string",JSONPath=".metadata.annotations.crossplane\\.io/external-name",priority=1
 // +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
 // +kubebuilder:subresource:status

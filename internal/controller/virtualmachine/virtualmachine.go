@@ -182,6 +182,18 @@ func (e *external) machine(ctx context.Context, vm *computev1alpha1.VirtualMachi
 	}, keys, nil
 }
 
+func platformOf(p computev1alpha1.VirtualMachineParameters) string {
+	switch {
+	case p.VSphere != nil:
+		return "vsphere"
+	case p.Azure != nil:
+		return "azure"
+	case p.GCP != nil:
+		return "gcp"
+	}
+	return ""
+}
+
 func sizeName(p computev1alpha1.VirtualMachineParameters) string {
 	switch {
 	case p.Azure != nil:
@@ -205,7 +217,7 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 		return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
 	}
 	vm.Status.AtProvider = computev1alpha1.VirtualMachineObservation{
-		ID: o.ID, IPAddress: o.IPAddress, PowerState: o.PowerState, CPUs: o.CPUs, MemoryMiB: o.MemoryMiB,
+		Platform: platformOf(vm.Spec.ForProvider), ID: o.ID, IPAddress: o.IPAddress, PowerState: o.PowerState, CPUs: o.CPUs, MemoryMiB: o.MemoryMiB,
 		Size: o.Size, SSHHostKey: keys.HostPublic, DataDisks: o.DataDisks,
 	}
 	switch {

@@ -2,6 +2,8 @@ package virtualmachine
 
 import (
 	"context"
+	"crypto/tls"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -11,12 +13,14 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud/vsphere"
 )
 
@@ -132,4 +136,56 @@ func TestObserve(t *testing.T) {
 			t.Error("want gone after Delete")
 		}
 	})
+}
+
+// TestDialErrors: bad configuration is a clear error that never quotes the
+// credentials.
+func TestDialErrors(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	// A simulator that checks passwords.
+	model := simulator.VPX()
+	if err := model.Create(); err != nil {
+		t.Fatal(err)
+	}
+	model.Service.TLS = new(tls.Config)
+	model.Service.Listen = &url.URL{User: url.UserPassword("user", "right-password")}
+	simulator.Test(func(ctx context.Context, vc *vim25.Client) {
+		u := vc.URL()
+		conn, err := tls.Dial("tcp", u.Host, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // Reading the simulator's certificate to pin it.
+		if err != nil {
+			t.Fatal(err)
+		}
+		thumb := soap.ThumbprintSHA1(conn.ConnectionState().PeerCertificates[0])
+		_ = conn.Close()
+		cases := map[string]struct {
+			spec  v1alpha1.ProviderConfigSpec
+			creds string
+			want  string
+		}{
+			"NoBackend":      {spec: v1alpha1.ProviderConfigSpec{}, creds: `{}`, want: "sets none of spec.vsphere, spec.azure or spec.gcp"},
+			"VSphereNotJSON": {spec: v1alpha1.ProviderConfigSpec{VSphere: &v1alpha1.VSphereConfig{URL: "https://" + u.Host + "/sdk"}}, creds: secret, want: `vSphere credentials must be JSON {"username": ..., "password": ...}`},
+			"VSphereWrongPassword": {
+				spec:  v1alpha1.ProviderConfigSpec{VSphere: &v1alpha1.VSphereConfig{URL: "https://" + u.Host + "/sdk", Thumbprint: thumb}},
+				creds: `{"username": "nobody", "password": "` + secret + `"}`,
+				want:  "cannot log in to vCenter at " + u.Host + " as nobody",
+			},
+			"VSphereWrongThumbprint": {
+				spec:  v1alpha1.ProviderConfigSpec{VSphere: &v1alpha1.VSphereConfig{URL: "https://" + u.Host + "/sdk", Thumbprint: "00:11:22"}},
+				creds: `{"username": "user", "password": "pass"}`,
+				want:  "cannot reach vCenter at " + u.Host,
+			},
+			"AzureIncomplete": {spec: v1alpha1.ProviderConfigSpec{Azure: &v1alpha1.AzureConfig{SubscriptionID: "s"}}, creds: `{"clientId": "a", "clientSecret": "` + secret + `"}`, want: `azure credentials must be JSON {"clientId", "clientSecret", "tenantId"}`},
+		}
+		for name, tc := range cases {
+			t.Run(name, func(t *testing.T) {
+				_, err := Dial(ctx, tc.spec, []byte(tc.creds))
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("want error containing %q, got %v", tc.want, err)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error leaks the secret: %v", err)
+				}
+			})
+		}
+	}, model)
 }
