@@ -37,7 +37,8 @@ const (
 	keyLoginPublic  = "publicKey"
 )
 
-func generate() (Keys, error) {
+// Generate makes a new pair of ed25519 keys for a guest.
+func Generate() (Keys, error) {
 	pair := func() ([]byte, string, error) {
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -68,7 +69,7 @@ func Ensure(ctx context.Context, kube client.Client, namespace, name string, own
 	s := &corev1.Secret{}
 	err := kube.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s)
 	if kerrors.IsNotFound(err) {
-		k, gerr := generate()
+		k, gerr := Generate()
 		if gerr != nil {
 			return Keys{}, fmt.Errorf("cannot generate guest SSH keys: %w", gerr)
 		}
