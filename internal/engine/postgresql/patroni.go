@@ -1,0 +1,250 @@
+// Package postgresql installs and clusters PostgreSQL with Patroni on a host
+// over SSH: the data directory, an etcd member of the cluster's own DCS, the
+// Patroni configuration, and the services, each step idempotent. It also
+// reads a node's role, timeline and lag from Patroni's REST API.
+package postgresql
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/quorumdb/quorum/internal/sshexec"
+)
+
+// Member is a node of the cluster.
+type Member struct {
+	Name    string
+	Address string
+}
+
+// Node is one PostgreSQL node as the DatabaseNode describes it.
+type Node struct {
+	Cluster string
+	Name    string
+	Address string
+	Members []Member
+	Port    int
+	// Replication is none, async or sync (synchronous_mode_strict: no
+	// acknowledged commit without a standby having it).
+	Replication string
+	BinDir      string
+	// BaseDir holds this node's data, configuration and logs.
+	BaseDir             string
+	AdminUser           string
+	AdminPassword       string
+	ReplicationPassword string
+	Parameters          map[string]string
+	MemoryMiB           int32
+}
+
+// Ports of the node's services.
+const (
+	RESTPort       = 8008
+	EtcdClientPort = 2379
+	EtcdPeerPort   = 2380
+)
+
+func (n Node) dir(p ...string) string { return path.Join(append([]string{n.BaseDir}, p...)...) }
+
+func (n Node) etcdCluster() string {
+	parts := make([]string, len(n.Members))
+	for i, m := range n.Members {
+		parts[i] = fmt.Sprintf("%s=http://%s", m.Name, net.JoinHostPort(m.Address, strconv.Itoa(EtcdPeerPort)))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (n Node) etcdHosts() []string {
+	h := make([]string, len(n.Members))
+	for i, m := range n.Members {
+		h[i] = net.JoinHostPort(m.Address, strconv.Itoa(EtcdClientPort))
+	}
+	return h
+}
+
+// Patroni timings: a dead leader's key expires after ttl; loop_wait and
+// retry_timeout must fit in it twice over.
+const (
+	ttl          = 10
+	loopWait     = 1
+	retryTimeout = 4
+)
+
+// PatroniConfig renders patroni.yml.
+func (n Node) PatroniConfig() []byte {
+	params := map[string]string{
+		"max_connections": "200", "wal_level": "replica", "hot_standby": "on",
+		"max_wal_senders": "10", "max_replication_slots": "10", "wal_keep_size": "256MB",
+		"wal_log_hints": "on", "password_encryption": "scram-sha-256",
+	}
+	if n.MemoryMiB > 0 {
+		params["shared_buffers"] = fmt.Sprintf("%dMB", n.MemoryMiB/4)
+		params["effective_cache_size"] = fmt.Sprintf("%dMB", n.MemoryMiB*3/4)
+	}
+	for k, v := range n.Parameters {
+		params[k] = v
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var pb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&pb, "        %s: %s\n", k, strconv.Quote(params[k]))
+	}
+	sync := "false"
+	if n.Replication == "sync" {
+		sync = "true"
+	}
+	hosts, _ := json.Marshal(n.etcdHosts())
+	var hba strings.Builder
+	for _, m := range n.Members {
+		fmt.Fprintf(&hba, "    - host replication replicator %s/32 scram-sha-256\n", m.Address)
+	}
+	return []byte(fmt.Sprintf(`scope: %s
+name: %s
+log:
+  dir: %s
+restapi:
+  listen: %s
+  connect_address: %s
+etcd:
+  hosts: %s
+bootstrap:
+  dcs:
+    ttl: %d
+    loop_wait: %d
+    retry_timeout: %d
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: %s
+    synchronous_mode_strict: %s
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+%s  initdb:
+    - encoding: UTF8
+    - data-checksums
+postgresql:
+  listen: %s
+  connect_address: %s
+  data_dir: %s
+  bin_dir: %s
+  pgpass: %s
+  parameters:
+    # Hosts may share a filesystem (the local datacenter): keep each node's
+    # socket in its own directory.
+    unix_socket_directories: %s
+  authentication:
+    superuser:
+      username: %s
+      password: %s
+    replication:
+      username: replicator
+      password: %s
+  pg_hba:
+    - local all all trust
+    - host all all 127.0.0.1/32 scram-sha-256
+%s    - host all all 0.0.0.0/0 scram-sha-256
+`, n.Cluster, n.Name, n.dir("log"),
+		net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)), net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)),
+		hosts, ttl, loopWait, retryTimeout, sync, sync, pb.String(),
+		net.JoinHostPort(n.Address, strconv.Itoa(n.Port)), net.JoinHostPort(n.Address, strconv.Itoa(n.Port)),
+		n.dir("data"), n.BinDir, n.dir("pgpass"), strconv.Quote(n.dir("run")),
+		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), hba.String()))
+}
+
+// service starts a daemon under start-stop-daemon unless already running.
+func service(name, pidfile, user, logfile, cmd string) string {
+	return fmt.Sprintf("start-stop-daemon --start --oknodo --background --make-pidfile --pidfile %s --chuid %s --name %s --startas /bin/sh -- -c %s",
+		sshexec.Quote(pidfile), user, name, sshexec.Quote("exec "+cmd+" >> "+logfile+" 2>&1"))
+}
+
+// Apply brings the node to its configuration: directories, etcd member,
+// patroni.yml, and both services running. Safe to run again at any time;
+// it changes only what differs and restarts nothing that is healthy.
+func Apply(ctx context.Context, c *sshexec.Client, n Node) error {
+	steps := []struct{ name, cmd string }{
+		{"check binaries", fmt.Sprintf("test -x %s/postgres && command -v patroni >/dev/null && command -v etcd >/dev/null || { echo 'PostgreSQL, Patroni or etcd missing: install postgresql, patroni and etcd-server' >&2; exit 1; }", n.BinDir)},
+		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s %s; chown -R postgres:postgres %s; chmod 700 %s",
+			n.dir("log"), n.dir("etcd"), n.dir("data"), n.dir("run"), n.BaseDir, n.dir("data"))},
+	}
+	for _, s := range steps {
+		if _, err := c.Run(ctx, s.name, s.cmd); err != nil {
+			return err
+		}
+	}
+	if _, err := c.WriteFile(ctx, n.dir("patroni.yml"), n.PatroniConfig(), 0o600, "postgres:postgres"); err != nil {
+		return err
+	}
+	etcd := fmt.Sprintf("etcd --name %s --data-dir %s --enable-v2=true --listen-client-urls http://%s --advertise-client-urls http://%s --listen-peer-urls http://%s --initial-advertise-peer-urls http://%s --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 100 --election-timeout 1000",
+		n.Name, n.dir("etcd"), net.JoinHostPort(n.Address, "2379"), net.JoinHostPort(n.Address, "2379"),
+		net.JoinHostPort(n.Address, "2380"), net.JoinHostPort(n.Address, "2380"), n.etcdCluster(), n.Cluster)
+	if _, err := c.Run(ctx, "start etcd", service("etcd", n.dir("etcd.pid"), "postgres", n.dir("log", "etcd.log"), etcd)); err != nil {
+		return err
+	}
+	if _, err := c.Run(ctx, "start patroni", service("patroni", n.dir("patroni.pid"), "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Status is a node as Patroni reports it.
+type Status struct {
+	Role     string `json:"role"`
+	State    string `json:"state"`
+	Timeline int64  `json:"timeline"`
+	Server   int64  `json:"server_version"`
+}
+
+// ClusterMember is one member in Patroni's /cluster view.
+type ClusterMember struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	State    string `json:"state"`
+	Timeline int64  `json:"timeline"`
+	Lag      any    `json:"lag"`
+}
+
+// Observe reads the node's status and the cluster's members from Patroni's
+// REST API.
+func Observe(ctx context.Context, address string) (Status, []ClusterMember, error) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	get := func(p string, into any) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(address, strconv.Itoa(RESTPort))+p, nil)
+		rsp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer rsp.Body.Close() //nolint:errcheck // Read only.
+		return json.NewDecoder(rsp.Body).Decode(into)
+	}
+	var st Status
+	if err := get("/patroni", &st); err != nil {
+		return st, nil, fmt.Errorf("cannot read Patroni status of %s: %w", address, err)
+	}
+	if st.Role == "master" {
+		st.Role = "primary"
+	}
+	var cl struct {
+		Members []ClusterMember `json:"members"`
+	}
+	if err := get("/cluster", &cl); err != nil {
+		return st, nil, fmt.Errorf("cannot read Patroni cluster view from %s: %w", address, err)
+	}
+	for i := range cl.Members {
+		if cl.Members[i].Role == "leader" {
+			cl.Members[i].Role = "primary"
+		}
+	}
+	return st, cl.Members, nil
+}

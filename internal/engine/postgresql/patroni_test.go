@@ -1,0 +1,183 @@
+package postgresql
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorumdb/quorum/cluster/localdc"
+	"github.com/quorumdb/quorum/internal/guestkeys"
+	"github.com/quorumdb/quorum/internal/sshexec"
+)
+
+const adminPassword = "adm1n-Pw-for-tests"
+
+type testCluster struct {
+	dc      *localdc.DC
+	nodes   []Node
+	targets []sshexec.Target
+}
+
+// newCluster starts three namespace guests with sshd and applies a Patroni
+// node to each over SSH, as the DatabaseNode controller does.
+func newCluster(t *testing.T, replication string) *testCluster {
+	t.Helper()
+	if err := localdc.Check(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("local datacenter unavailable: %v", err)
+		}
+		t.Skipf("local datacenter unavailable: %v", err)
+	}
+	ctx := context.Background()
+	base, err := os.MkdirTemp("", "quorum-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(base, 0o755) // postgres must traverse it.
+	dc := &localdc.DC{Prefix: "qp", Gateway: netip.MustParsePrefix("10.79.0.1/24"), Dir: filepath.Join(base, "dc")}
+	if err := dc.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := dc.Teardown(context.Background()); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+		_ = os.RemoveAll(base)
+	})
+	tc := &testCluster{dc: dc}
+	var members []Member
+	for i := range 3 {
+		members = append(members, Member{Name: fmt.Sprintf("pg-%d", i), Address: fmt.Sprintf("10.79.0.%d", 10+i)})
+	}
+	for _, m := range members {
+		k, err := guestkeys.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dc.Add(ctx, localdc.Guest{Name: m.Name, Address: netip.MustParseAddr(m.Address), HostKey: k.HostPrivate, AuthorizedKey: k.LoginPublic}); err != nil {
+			t.Fatal(err)
+		}
+		tc.targets = append(tc.targets, sshexec.Target{Host: m.Address, PrivateKey: k.LoginPrivate, HostKey: k.HostPublic})
+		tc.nodes = append(tc.nodes, Node{
+			Cluster: "orders", Name: m.Name, Address: m.Address, Members: members, Port: 5432, Replication: replication,
+			BinDir: "/usr/lib/postgresql/15/bin", BaseDir: filepath.Join(base, "nodes", m.Name),
+			AdminUser: "quorum_admin", AdminPassword: adminPassword, ReplicationPassword: "repl-Pw-for-tests", MemoryMiB: 512,
+		})
+	}
+	tc.applyAll(t)
+	return tc
+}
+
+func (tc *testCluster) applyAll(t *testing.T) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(tc.nodes))
+	for i := range tc.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := sshexec.Dial(context.Background(), tc.targets[i], adminPassword)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer c.Close() //nolint:errcheck // Test.
+			errs[i] = Apply(context.Background(), c, tc.nodes[i])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitHealthy waits for one primary and two streaming replicas.
+func (tc *testCluster) waitHealthy(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		primary, streaming := "", 0
+		for _, n := range tc.nodes {
+			st, members, err := Observe(context.Background(), n.Address)
+			if err != nil {
+				continue
+			}
+			if st.Role == "primary" && st.State == "running" {
+				primary = n.Address
+				for _, m := range members {
+					if m.Role != "primary" && (m.State == "streaming" || m.State == "running") {
+						streaming++
+					}
+				}
+			}
+		}
+		if primary != "" && streaming == len(tc.nodes)-1 {
+			return primary
+		}
+		if time.Now().After(deadline) {
+			for _, n := range tc.nodes {
+				b, _ := os.ReadFile(filepath.Join(n.BaseDir, "log", "patroni.out"))
+				t.Logf("%s patroni.out tail: %s", n.Name, tailStr(string(b), 1500))
+			}
+			t.Fatalf("cluster not healthy after %s (primary %q, %d replicas streaming)", timeout, primary, streaming)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func tailStr(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func psql(host, sql string) (string, error) {
+	cmd := exec.Command("psql", "-h", host, "-U", "quorum_admin", "-d", "postgres", "-tAc", sql)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+adminPassword, "PGCONNECT_TIMEOUT=2")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// TestClusterForms: three namespace hosts become a Patroni cluster of real
+// PostgreSQL 15; a write on the primary is visible on both replicas.
+func TestClusterForms(t *testing.T) {
+	tc := newCluster(t, "sync")
+	primary := tc.waitHealthy(t, 90*time.Second)
+	if _, err := psql(primary, "CREATE TABLE t (v text); INSERT INTO t VALUES ('hello')"); err != nil {
+		t.Fatalf("write on primary: %v", err)
+	}
+	for _, n := range tc.nodes {
+		if n.Address == primary {
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := psql(n.Address, "SELECT v FROM t")
+			if err == nil && out == "hello" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %s does not see the write: %q %v", n.Name, out, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if out, _ := psql(n.Address, "SELECT pg_is_in_recovery()"); out != "t" {
+			t.Errorf("%s should be a replica in recovery, got %q", n.Name, out)
+		}
+	}
+	// Applying again changes nothing and keeps the cluster healthy.
+	tc.applyAll(t)
+	if p := tc.waitHealthy(t, 10*time.Second); p != primary {
+		t.Errorf("re-applying moved the primary from %s to %s", primary, p)
+	}
+}
