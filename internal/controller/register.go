@@ -6,6 +6,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/quorumdb/quorum/internal/controller/config"
+	"github.com/quorumdb/quorum/internal/controller/databasenode"
 	"github.com/quorumdb/quorum/internal/controller/virtualmachine"
 )
 
@@ -13,6 +14,7 @@ import (
 func Setup(mgr ctrl.Manager, o controller.Options) error {
 	for _, setup := range []func(ctrl.Manager, controller.Options) error{
 		config.Setup,
+		databasenode.Setup,
 		func(mgr ctrl.Manager, o controller.Options) error {
 			return virtualmachine.Setup(mgr, o, virtualmachine.Dial)
 		},

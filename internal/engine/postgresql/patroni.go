@@ -5,9 +5,13 @@
 package postgresql
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path"
@@ -163,10 +167,19 @@ postgresql:
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), hba.String()))
 }
 
-// service starts a daemon under start-stop-daemon unless already running.
+// alive is a shell test that the pid in a pidfile is a live process. A killed
+// daemon whose parent does not reap it stays a zombie, which
+// start-stop-daemon --status would count as running.
+func alive(pidfile string) string {
+	return fmt.Sprintf(`{ pid=$(cat %s 2>/dev/null) && [ -n "$pid" ] && [ -r /proc/$pid/stat ] && ! grep -q '^[0-9]* (.*) Z ' /proc/$pid/stat; }`, sshexec.Quote(pidfile))
+}
+
+// service starts a daemon under start-stop-daemon unless it is alive.
 func service(name, pidfile, user, logfile, cmd string) string {
-	return fmt.Sprintf("start-stop-daemon --start --oknodo --background --make-pidfile --pidfile %s --chuid %s --name %s --startas /bin/sh -- -c %s",
-		sshexec.Quote(pidfile), user, name, sshexec.Quote("exec "+cmd+" >> "+logfile+" 2>&1"))
+	// setpriv drops to the user and execs, so the pid recorded (by root, in a
+	// root-owned file) is the daemon's own.
+	return fmt.Sprintf("%s || { rm -f %s; start-stop-daemon --start --background --make-pidfile --pidfile %s --startas /bin/sh -- -c %s; }",
+		alive(pidfile), sshexec.Quote(pidfile), sshexec.Quote(pidfile), sshexec.Quote("exec setpriv --reuid="+user+" --regid="+user+" --init-groups -- "+cmd+" >> "+logfile+" 2>&1"))
 }
 
 // Apply brings the node to its configuration: directories, etcd member,
@@ -175,8 +188,9 @@ func service(name, pidfile, user, logfile, cmd string) string {
 func Apply(ctx context.Context, c *sshexec.Client, n Node) error {
 	steps := []struct{ name, cmd string }{
 		{"check binaries", fmt.Sprintf("test -x %s/postgres && command -v patroni >/dev/null && command -v etcd >/dev/null || { echo 'PostgreSQL, Patroni or etcd missing: install postgresql, patroni and etcd-server' >&2; exit 1; }", n.BinDir)},
-		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s %s; chown -R postgres:postgres %s; chmod 700 %s",
-			n.dir("log"), n.dir("etcd"), n.dir("data"), n.dir("run"), n.BaseDir, n.dir("data"))},
+		// Pid files stay root's: start-stop-daemon refuses to trust others.
+		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s %s %s; chown -R postgres:postgres %s; chmod 700 %s; chown -R root:root %s",
+			n.dir("log"), n.dir("etcd"), n.dir("data"), n.dir("run"), n.dir("pids"), n.BaseDir, n.dir("data"), n.dir("pids"))},
 	}
 	for _, s := range steps {
 		if _, err := c.Run(ctx, s.name, s.cmd); err != nil {
@@ -189,10 +203,10 @@ func Apply(ctx context.Context, c *sshexec.Client, n Node) error {
 	etcd := fmt.Sprintf("etcd --name %s --data-dir %s --enable-v2=true --listen-client-urls http://%s --advertise-client-urls http://%s --listen-peer-urls http://%s --initial-advertise-peer-urls http://%s --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 100 --election-timeout 1000",
 		n.Name, n.dir("etcd"), net.JoinHostPort(n.Address, "2379"), net.JoinHostPort(n.Address, "2379"),
 		net.JoinHostPort(n.Address, "2380"), net.JoinHostPort(n.Address, "2380"), n.etcdCluster(), n.Cluster)
-	if _, err := c.Run(ctx, "start etcd", service("etcd", n.dir("etcd.pid"), "postgres", n.dir("log", "etcd.log"), etcd)); err != nil {
+	if _, err := c.Run(ctx, "start etcd", service("etcd", n.dir("pids", "etcd.pid"), "postgres", n.dir("log", "etcd.log"), etcd)); err != nil {
 		return err
 	}
-	if _, err := c.Run(ctx, "start patroni", service("patroni", n.dir("patroni.pid"), "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
+	if _, err := c.Run(ctx, "start patroni", service("patroni", n.dir("pids", "patroni.pid"), "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
 		return err
 	}
 	return nil
@@ -247,4 +261,70 @@ func Observe(ctx context.Context, address string) (Status, []ClusterMember, erro
 		}
 	}
 	return st, cl.Members, nil
+}
+
+// ConfigSum is the checksum Apply leaves patroni.yml with; Drifted compares
+// the file on the host against it.
+func (n Node) ConfigSum() string {
+	sum := sha256.Sum256(n.PatroniConfig())
+	return hex.EncodeToString(sum[:])
+}
+
+// Drifted reports whether the host departs from the node's configuration: the
+// configuration file changed outside, or a service is not running.
+func Drifted(ctx context.Context, c *sshexec.Client, n Node) (string, error) {
+	st, err := c.Run(ctx, "check drift", fmt.Sprintf(
+		"sha256sum %s 2>/dev/null | cut -d' ' -f1; %s && echo etcd-up; %s && echo patroni-up; true",
+		sshexec.Quote(n.dir("patroni.yml")), alive(n.dir("pids", "etcd.pid")), alive(n.dir("pids", "patroni.pid"))))
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Fields(st.Stdout)
+	has := func(s string) bool {
+		for _, l := range lines {
+			if l == s {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case len(lines) == 0 || lines[0] != n.ConfigSum():
+		return "patroni.yml differs from the desired configuration", nil
+	case !has("etcd-up"):
+		return "etcd is not running", nil
+	case !has("patroni-up"):
+		return "patroni is not running", nil
+	}
+	return "", nil
+}
+
+// Stop stops the node's services, keeping its data: Patroni first (it stops
+// PostgreSQL cleanly), then etcd.
+func Stop(ctx context.Context, c *sshexec.Client, n Node) error {
+	var b strings.Builder
+	for _, svc := range []string{"patroni", "etcd"} {
+		f := n.dir("pids", svc+".pid")
+		fmt.Fprintf(&b, `if %s; then kill -TERM "$pid"; for i in $(seq 1 300); do %s || break; sleep 0.1; done; %s && kill -KILL "$pid"; fi; rm -f %s; `,
+			alive(f), alive(f), alive(f), sshexec.Quote(f))
+	}
+	_, err := c.Run(ctx, "stop services", b.String())
+	return err
+}
+
+// Switchover asks Patroni to hand the primary role from leader to candidate.
+func Switchover(ctx context.Context, address, leader, candidate string) error {
+	body, _ := json.Marshal(map[string]string{"leader": leader, "candidate": candidate})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+net.JoinHostPort(address, strconv.Itoa(RESTPort))+"/switchover", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rsp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot request a switchover from %s: %w", address, err)
+	}
+	defer rsp.Body.Close() //nolint:errcheck // Read only.
+	msg, _ := io.ReadAll(io.LimitReader(rsp.Body, 1024))
+	if rsp.StatusCode != http.StatusOK {
+		return fmt.Errorf("switchover from %s to %s refused by Patroni (HTTP %d): %s", leader, candidate, rsp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
 }
