@@ -138,6 +138,9 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 		return err
 	}
 	if err := p.start(process{Name: "provider", Path: p.bin("provider"), Env: []string{"KUBECONFIG=" + p.kubeconfig()}, Args: []string{
+		// Guests share this machine's filesystem: keep their data in our state.
+		"--node-base-dir=" + filepath.Join(p.StateDir, "guest-data"),
+		"--poll=15s",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", s.Ports["provider-metrics"]),
 		fmt.Sprintf("--health-probe-address=127.0.0.1:%d", s.Ports["provider-health"]),
 	}}); err != nil {

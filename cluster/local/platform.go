@@ -20,10 +20,12 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/quorumdb/quorum/cluster/localdc"
 )
 
 // Components in start order; Down stops them in reverse.
-var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "vcsim", "provider", "function"}
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "vcsim", "guests", "provider", "function"}
 
 // Platform is one local platform, identified by its state directory.
 type Platform struct {
@@ -96,6 +98,14 @@ func (p *Platform) Up(ctx context.Context) (*State, error) {
 			return nil, err
 		}
 	}
+	// Database nodes run as postgres on guests sharing this filesystem: they
+	// must reach guest-data; everything else stays in 0700 folders.
+	if err := os.MkdirAll(filepath.Join(p.StateDir, "guest-data"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(p.StateDir, 0o755); err != nil {
+		return nil, err
+	}
 	s := &State{Kubeconfig: p.kubeconfig(), Ports: map[string]int{}, StartedAt: began}
 	for _, name := range []string{"etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "crossplane-metrics", "crossplane-health", "function", "function-metrics", "provider-metrics", "provider-health"} {
 		port, err := freePort()
@@ -117,6 +127,7 @@ func (p *Platform) Up(ctx context.Context) (*State, error) {
 		{"kube-controller-manager", p.startControllerManager},
 		{"crossplane", p.startCrossplane},
 		{"vcsim", p.startVCSim},
+		{"guests", p.startGuests},
 		{"packages", p.installPackages},
 	}
 	for _, st := range steps {
@@ -141,6 +152,12 @@ func (p *Platform) Down() error {
 	var errs []error
 	for i := len(components) - 1; i >= 0; i-- {
 		if err := p.stop(components[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// The guests' namespaces, links and processes, then the bridge.
+	if localdc.Check() == nil {
+		if err := p.DC().Teardown(context.Background()); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -207,3 +224,6 @@ func (p *Platform) certificates(_ context.Context, s *State) error {
 }
 
 func (p *Platform) bin(name string) string { return filepath.Join(p.BinDir, name) }
+
+// selfPath is the quorum-local binary, which also runs the guest agent.
+func selfPath() (string, error) { return os.Executable() }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/quorumdb/quorum/apis"
 	qcontroller "github.com/quorumdb/quorum/internal/controller"
+	"github.com/quorumdb/quorum/internal/controller/databasenode"
 )
 
 type cli struct {
@@ -34,6 +35,7 @@ type cli struct {
 	MetricsBindAddress string        `default:"127.0.0.1:0" help:"Address of the Prometheus metrics endpoint."`
 	HealthProbeAddress string        `default:"127.0.0.1:0" help:"Address of the health probe endpoint."`
 	ManagementPolicies bool          `default:"true" negatable:"" help:"Honour managementPolicies on managed resources."`
+	NodeBaseDir        string        `default:"/var/lib/quorum" help:"Directory on database hosts holding each node's data, configuration and logs."`
 }
 
 func (c *cli) Run() error {
@@ -83,6 +85,7 @@ func (c *cli) Run() error {
 	if c.ManagementPolicies {
 		o.Features.Enable(feature.EnableBetaManagementPolicies)
 	}
+	databasenode.BaseDir = c.NodeBaseDir
 	if err := qcontroller.Setup(mgr, o); err != nil {
 		return err
 	}

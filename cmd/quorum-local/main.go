@@ -122,12 +122,25 @@ func (c xpkgCmd) Run(g *globals) error {
 	return nil
 }
 
+type guestsCmd struct{}
+
+func (guestsCmd) Run(g *globals) error {
+	p, err := g.platform()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	return p.RunGuests(ctx, os.Stdout)
+}
+
 type cli struct {
 	globals
 	Up     upCmd     `cmd:"" help:"Start the local platform (idempotent)."`
 	Down   downCmd   `cmd:"" help:"Stop the local platform and remove everything it created."`
 	Status statusCmd `cmd:"" help:"Show each component, its pid and its log."`
 	Xpkg   xpkgCmd   `cmd:"" help:"Build the provider, function and configuration packages."`
+	Guests guestsCmd `cmd:"" hidden:"" help:"Run the guest agent (started by up)."`
 }
 
 func main() {

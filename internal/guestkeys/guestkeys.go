@@ -119,3 +119,27 @@ users:
       - %s
 `, hostname, indent(k.HostPrivate), k.HostPublic, k.LoginPublic)
 }
+
+// ParseUserData reads back the host private key and the authorized login key
+// from user data made by UserData. The local datacenter uses it to give a
+// simulated VM's guest the keys a real cloud-init would install.
+func ParseUserData(ud string) (hostPrivate []byte, authorized string, err error) {
+	lines := strings.Split(ud, "\n")
+	var key []string
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		switch {
+		case strings.HasPrefix(l, "  ed25519_private: |"):
+			for i++; i < len(lines) && strings.HasPrefix(lines[i], "    "); i++ {
+				key = append(key, strings.TrimPrefix(lines[i], "    "))
+			}
+			i--
+		case strings.HasPrefix(l, "    ssh_authorized_keys:") && i+1 < len(lines):
+			authorized = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(lines[i+1]), "- "))
+		}
+	}
+	if len(key) == 0 || authorized == "" {
+		return nil, "", fmt.Errorf("user data carries no ed25519 host key or authorized key")
+	}
+	return []byte(strings.Join(key, "\n") + "\n"), authorized, nil
+}

@@ -225,3 +225,34 @@ func TestExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestProviderAPIsEstablished checks every managed resource kind the provider
+// package installs becomes a served API: a CRD the apiserver refuses (a CEL
+// rule over budget, say) would otherwise only show up when used.
+func TestProviderAPIsEstablished(t *testing.T) {
+	kube := setup(t)
+	want := []string{"backups.db.m.quorum.dev", "databasenodes.db.m.quorum.dev", "databases.db.m.quorum.dev", "users.db.m.quorum.dev", "virtualmachines.compute.m.quorum.dev"}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, name := range want {
+		for {
+			mrd := &unstructured.Unstructured{}
+			mrd.SetAPIVersion("apiextensions.crossplane.io/v1alpha1")
+			mrd.SetKind("ManagedResourceDefinition")
+			err := kube.Get(context.Background(), client.ObjectKey{Name: name}, mrd)
+			established := false
+			conds, _, _ := unstructured.NestedSlice(mrd.Object, "status", "conditions")
+			for _, c := range conds {
+				if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+					established = true
+				}
+			}
+			if err == nil && established {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not established: %v %v", name, err, conds)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+}

@@ -28,8 +28,10 @@ type SSHConnection struct {
 // Member is one node of a database cluster.
 type Member struct {
 	// Name of the member, unique in the cluster.
+	// +kubebuilder:validation:MaxLength=63
 	Name string `json:"name"`
 	// Address the other members and clients reach it at.
+	// +kubebuilder:validation:MaxLength=253
 	Address string `json:"address"`
 }
 
@@ -41,6 +43,7 @@ type ClusterMembership struct {
 
 	// Members of the cluster, this node included.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=9
 	Members []Member `json:"members"`
 
 	// BootstrapRole is the role the node takes when the cluster is first
@@ -130,6 +133,7 @@ type DatabaseNodeParameters struct {
 	// SwitchoverTo requests a controlled switchover to the named member.
 	// The outcome is recorded in status.atProvider.lastSwitchover.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	SwitchoverTo string `json:"switchoverTo,omitempty"`
 }
 

@@ -36,8 +36,11 @@ import (
 const (
 	keyReplicationPassword = "replicationPassword"
 	adminUser              = "quorum_admin"
-	baseDir                = "/var/lib/quorum"
 )
+
+// BaseDir is where nodes keep their files on their hosts; the provider sets
+// it from its --node-base-dir flag.
+var BaseDir = "/var/lib/quorum"
 
 // Setup adds the DatabaseNode controller.
 func Setup(mgr ctrl.Manager, o controller.Options) error {
@@ -113,7 +116,7 @@ func node(dn *dbv1alpha1.DatabaseNode, admin, repl string) postgresql.Node {
 	return postgresql.Node{
 		Cluster: p.Cluster.Name, Name: self, Address: p.Host, Members: members, Port: port,
 		Replication: p.Cluster.Replication, BinDir: "/usr/lib/postgresql/" + major + "/bin",
-		BaseDir: path.Join(baseDir, dn.Namespace, p.Cluster.Name, self), AdminUser: adminUser,
+		BaseDir: path.Join(BaseDir, dn.Namespace, p.Cluster.Name, self), AdminUser: adminUser,
 		AdminPassword: admin, ReplicationPassword: repl, Parameters: p.Parameters, MemoryMiB: p.MemoryMiB,
 	}
 }

@@ -50,7 +50,7 @@ func TestSingleNodeLifecycle(t *testing.T) {
 		if err := dc.Teardown(context.Background()); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
-		_ = os.RemoveAll(filepath.Join(baseDir, ns))
+		_ = os.RemoveAll(filepath.Join(BaseDir, ns))
 		_ = os.RemoveAll(dir)
 	})
 	k, _ := guestkeys.Generate()

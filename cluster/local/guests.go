@@ -1,0 +1,143 @@
+package local
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/quorumdb/quorum/cluster/localdc"
+	"github.com/quorumdb/quorum/internal/guestkeys"
+)
+
+// Addresses of the local datacenter: the function input's pool lives in
+// this subnet; the bridge is its gateway.
+var dcGateway = netip.MustParsePrefix("10.77.0.1/24")
+
+// DC is the platform's local datacenter.
+func (p *Platform) DC() *localdc.DC {
+	return &localdc.DC{Prefix: "ql", Gateway: dcGateway, Dir: filepath.Join(p.StateDir, "guests")}
+}
+
+// startGuests runs the guest agent: it turns every powered-on simulated VM
+// that carries cloud-init keys and an address into a namespace guest with
+// sshd, and removes guests whose VM is gone.
+func (p *Platform) startGuests(ctx context.Context, _ *State) error {
+	if err := localdc.Check(); err != nil {
+		return fmt.Errorf("%w: database nodes need the local datacenter", err)
+	}
+	if err := p.DC().Up(ctx); err != nil {
+		return err
+	}
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	return p.start(process{Name: "guests", Path: self, Args: []string{"guests", "--state-dir=" + p.StateDir}})
+}
+
+// RunGuests is the guest agent's loop; it returns when ctx ends.
+func (p *Platform) RunGuests(ctx context.Context, log io.Writer) error {
+	v, err := p.ReadVCenter()
+	if err != nil {
+		return err
+	}
+	u, err := soap.ParseURL(v.URL)
+	if err != nil {
+		return err
+	}
+	sc := soap.NewClient(u, false)
+	sc.SetThumbprint(u.Host, v.Thumbprint)
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		return err
+	}
+	if err := session.NewManager(vc).Login(ctx, url.UserPassword(v.Username, v.Password)); err != nil {
+		return fmt.Errorf("cannot log in to the simulator: %w", err)
+	}
+	dc := p.DC()
+	have := map[string]netip.Addr{}
+	for {
+		want, err := poweredVMs(ctx, vc)
+		if err != nil {
+			_, _ = fmt.Fprintf(log, "list VMs: %v\n", err)
+		}
+		for name, g := range want {
+			if a, ok := have[name]; ok && a == g.Address {
+				continue
+			}
+			if err := dc.Add(ctx, g); err != nil {
+				_, _ = fmt.Fprintf(log, "add guest %s: %v\n", name, err)
+				continue
+			}
+			have[name] = g.Address
+			_, _ = fmt.Fprintf(log, "guest %s up at %s\n", name, g.Address)
+		}
+		for name := range have {
+			if _, ok := want[name]; !ok && err == nil {
+				if err := dc.Remove(ctx, name); err != nil {
+					_, _ = fmt.Fprintf(log, "remove guest %s: %v\n", name, err)
+					continue
+				}
+				delete(have, name)
+				_, _ = fmt.Fprintf(log, "guest %s removed\n", name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// poweredVMs lists the VMs that should have a guest, keyed by VM name.
+func poweredVMs(ctx context.Context, vc *vim25.Client) (map[string]localdc.Guest, error) {
+	m := view.NewManager(vc)
+	v, err := m.CreateContainerView(ctx, vc.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Destroy(ctx) //nolint:errcheck // Best effort.
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "config.extraConfig", "guest.ipAddress", "runtime.powerState"}, &vms); err != nil {
+		return nil, err
+	}
+	out := map[string]localdc.Guest{}
+	for _, vm := range vms {
+		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn || vm.Guest == nil || vm.Guest.IpAddress == "" || vm.Config == nil {
+			continue
+		}
+		addr, err := netip.ParseAddr(vm.Guest.IpAddress)
+		if err != nil || !dcGateway.Contains(addr) {
+			continue
+		}
+		var ud string
+		for _, o := range vm.Config.ExtraConfig {
+			if ov := o.GetOptionValue(); ov.Key == "guestinfo.userdata" {
+				ud, _ = ov.Value.(string)
+			}
+		}
+		raw, err := base64.StdEncoding.DecodeString(ud)
+		if err != nil || len(raw) == 0 {
+			continue
+		}
+		hostKey, auth, err := guestkeys.ParseUserData(string(raw))
+		if err != nil {
+			continue
+		}
+		out[vm.Name] = localdc.Guest{Name: vm.Name, Address: addr, HostKey: hostKey, AuthorizedKey: auth}
+	}
+	return out, nil
+}
