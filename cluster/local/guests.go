@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -36,6 +37,10 @@ func (p *Platform) DC() *localdc.DC {
 func (p *Platform) startGuests(ctx context.Context, _ *State) error {
 	if err := localdc.Check(); err != nil {
 		return fmt.Errorf("%w: database nodes need the local datacenter", err)
+	}
+	// One datacenter per machine: its subnet is the Composition's pool.
+	if err := exec.CommandContext(ctx, "ip", "link", "show", p.DC().Prefix+"br").Run(); err == nil {
+		return fmt.Errorf("another local platform's datacenter is running (bridge %sbr): stop it with `make down` (or `ip link del %sbr` if it crashed)", p.DC().Prefix, p.DC().Prefix)
 	}
 	if err := p.DC().Up(ctx); err != nil {
 		return err

@@ -139,8 +139,9 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 	}
 	if err := p.start(process{Name: "provider", Path: p.bin("provider"), Env: []string{"KUBECONFIG=" + p.kubeconfig()}, Args: []string{
 		// Guests share this machine's filesystem: keep their data in our state.
-		"--node-base-dir=" + filepath.Join(p.StateDir, "guest-data"),
+		"--node-base-dir=" + p.GuestDataDir(),
 		"--poll=15s",
+		"--debug",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", s.Ports["provider-metrics"]),
 		fmt.Sprintf("--health-probe-address=127.0.0.1:%d", s.Ports["provider-health"]),
 	}}); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
@@ -89,6 +90,11 @@ func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 		return nil, errors.New("spec.forProvider.ssh.hostKey is empty: waiting for the VM to report its SSH host key")
 	}
 	ssh, err := sshexec.Dial(ctx, sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey}, admin, repl)
+	if err != nil && meta.WasDeleted(dn) && !errors.Is(err, sshexec.ErrHostKeyMismatch) {
+		// Being deleted and its host is gone (its VM deleted alongside):
+		// there is nothing left to stop.
+		return gone{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -305,3 +311,25 @@ func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 }
 
 func (e *external) Disconnect(context.Context) error { return e.ssh.Close() }
+
+// gone is the external client of a node being deleted whose host no longer
+// answers: it reports the node absent so deletion completes.
+type gone struct{}
+
+func (gone) Observe(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalObservation, error) {
+	return managed.ExternalObservation{ResourceExists: false}, nil
+}
+
+func (gone) Create(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalCreation, error) {
+	return managed.ExternalCreation{}, errors.New("the node's host is gone")
+}
+
+func (gone) Update(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalUpdate, error) {
+	return managed.ExternalUpdate{}, errors.New("the node's host is gone")
+}
+
+func (gone) Delete(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
+	return managed.ExternalDelete{}, nil
+}
+
+func (gone) Disconnect(context.Context) error { return nil }

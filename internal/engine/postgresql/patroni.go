@@ -58,6 +58,16 @@ const (
 
 func (n Node) dir(p ...string) string { return path.Join(append([]string{n.BaseDir}, p...)...) }
 
+// socketDir is short whatever the base directory: a Unix socket path must
+// fit in 107 bytes.
+func (n Node) socketDir() string { return SocketDir(n.BaseDir) }
+
+// SocketDir is where a node with this base directory keeps its sockets.
+func SocketDir(baseDir string) string {
+	sum := sha256.Sum256([]byte(baseDir))
+	return "/run/quorum/" + hex.EncodeToString(sum[:6])
+}
+
 func (n Node) etcdCluster() string {
 	parts := make([]string, len(n.Members))
 	for i, m := range n.Members {
@@ -163,7 +173,7 @@ postgresql:
 		net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)), net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)),
 		hosts, ttl, loopWait, retryTimeout, sync, sync, pb.String(),
 		net.JoinHostPort(n.Address, strconv.Itoa(n.Port)), net.JoinHostPort(n.Address, strconv.Itoa(n.Port)),
-		n.dir("data"), n.BinDir, n.dir("pgpass"), strconv.Quote(n.dir("run")),
+		n.dir("data"), n.BinDir, n.dir("pgpass"), strconv.Quote(n.socketDir()),
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), hba.String()))
 }
 
@@ -189,8 +199,8 @@ func Apply(ctx context.Context, c *sshexec.Client, n Node) error {
 	steps := []struct{ name, cmd string }{
 		{"check binaries", fmt.Sprintf("test -x %s/postgres && command -v patroni >/dev/null && command -v etcd >/dev/null || { echo 'PostgreSQL, Patroni or etcd missing: install postgresql, patroni and etcd-server' >&2; exit 1; }", n.BinDir)},
 		// Pid files stay root's: start-stop-daemon refuses to trust others.
-		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s %s %s; chown -R postgres:postgres %s; chmod 700 %s; chown -R root:root %s",
-			n.dir("log"), n.dir("etcd"), n.dir("data"), n.dir("run"), n.dir("pids"), n.BaseDir, n.dir("data"), n.dir("pids"))},
+		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s %s %s; chown -R postgres:postgres %s %s; chmod 700 %s; chown -R root:root %s",
+			n.dir("log"), n.dir("etcd"), n.dir("data"), n.socketDir(), n.dir("pids"), n.BaseDir, n.socketDir(), n.dir("data"), n.dir("pids"))},
 	}
 	for _, s := range steps {
 		if _, err := c.Run(ctx, s.name, s.cmd); err != nil {
