@@ -44,7 +44,7 @@ xpkg: build
 
 ## test: unit and integration tests, then the end-to-end kuttl suites on the local platform
 test: tools build lint
-	go test ./...
+	go test -count=1 ./...
 	$(MAKE) e2e
 
 ## e2e: kuttl suites against a local platform started and stopped for the run

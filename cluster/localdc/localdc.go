@@ -202,12 +202,17 @@ func (d *DC) Guests(ctx context.Context) ([]string, error) {
 func (d *DC) Remove(ctx context.Context, name string) error {
 	ns := d.netns(name)
 	if out, err := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output(); err == nil {
-		for _, p := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(p); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+		// TERM first: a shell killed outright can leave its own locks behind
+		// (a login shell's pyenv rehash lock blocked every later session).
+		pids := strings.Fields(string(out))
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+			for _, p := range pids {
+				if pid, err := strconv.Atoi(p); err == nil {
+					_ = syscall.Kill(pid, sig)
+				}
 			}
+			time.Sleep(300 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 		if err := run(ctx, "ip", "netns", "del", ns); err != nil {
 			return err
 		}
