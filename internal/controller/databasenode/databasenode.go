@@ -74,6 +74,16 @@ type connector struct {
 // Connect reads the node's SSH key and its cluster's passwords (generating
 // them on first use) and opens an SSH connection with the host key pinned.
 func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.TypedExternalClient[*dbv1alpha1.DatabaseNode], error) {
+	ext, err := c.connect(ctx, dn)
+	if err != nil && meta.WasDeleted(dn) && !errors.Is(err, sshexec.ErrHostKeyMismatch) {
+		// Being deleted and its host, key or Secrets are gone (its VM and
+		// namespace going away alongside): there is nothing left to stop.
+		return gone{}, nil
+	}
+	return ext, err
+}
+
+func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.TypedExternalClient[*dbv1alpha1.DatabaseNode], error) {
 	p := dn.Spec.ForProvider
 	if p.Engine != dbv1alpha1.PostgreSQL {
 		return nil, fmt.Errorf("spec.forProvider.engine %s is not supported by this provider version yet: only postgresql nodes can be installed", p.Engine)
@@ -90,11 +100,6 @@ func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 		return nil, errors.New("spec.forProvider.ssh.hostKey is empty: waiting for the VM to report its SSH host key")
 	}
 	ssh, err := sshexec.Dial(ctx, sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey}, admin, repl)
-	if err != nil && meta.WasDeleted(dn) && !errors.Is(err, sshexec.ErrHostKeyMismatch) {
-		// Being deleted and its host is gone (its VM deleted alongside):
-		// there is nothing left to stop.
-		return gone{}, nil
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,9 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.TypedExternalClient[*computev1alpha1.VirtualMachine], error) {
-	if err := c.usage.Track(ctx, vm); err != nil {
+	// A VM being deleted needs no new usage record, and none can be created
+	// while its namespace terminates.
+	if err := c.usage.Track(ctx, vm); err != nil && !meta.WasDeleted(vm) {
 		return nil, fmt.Errorf("%s: %w", errTrackUsage, err)
 	}
 	spec, err := ProviderConfigSpec(ctx, c.kube, vm.GetNamespace(), vm.GetProviderConfigReference())
@@ -205,6 +207,17 @@ func sizeName(p computev1alpha1.VirtualMachineParameters) string {
 }
 
 func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalObservation, error) {
+	if meta.WasDeleted(vm) {
+		// Only whether it still exists matters now; do not recreate keys.
+		_, err := e.cloud.Get(ctx, cloud.Machine{Name: meta.GetExternalName(vm), VirtualMachineParameters: vm.Spec.ForProvider})
+		if errors.Is(err, cloud.ErrNotFound) {
+			return managed.ExternalObservation{ResourceExists: false}, nil
+		}
+		if err != nil {
+			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
+		}
+		return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: true}, nil
+	}
 	m, keys, err := e.machine(ctx, vm)
 	if err != nil {
 		return managed.ExternalObservation{}, err
