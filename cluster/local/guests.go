@@ -45,11 +45,9 @@ func (p *Platform) startGuests(ctx context.Context, _ *State) error {
 	if err := p.DC().Up(ctx); err != nil {
 		return err
 	}
-	self, err := selfPath()
-	if err != nil {
-		return err
-	}
-	return p.start(process{Name: "guests", Path: self, Args: []string{"guests", "--state-dir=" + p.StateDir}})
+	// The agent is quorum-local's hidden "guests" command; take the built
+	// binary, not os.Executable, which in tests is the test binary.
+	return p.start(process{Name: "guests", Path: p.bin("quorum-local"), Args: []string{"guests", "--state-dir=" + p.StateDir}})
 }
 
 // RunGuests is the guest agent's loop; it returns when ctx ends.

@@ -232,9 +232,6 @@ func (p *Platform) certificates(_ context.Context, s *State) error {
 
 func (p *Platform) bin(name string) string { return filepath.Join(p.BinDir, name) }
 
-// selfPath is the quorum-local binary, which also runs the guest agent.
-func selfPath() (string, error) { return os.Executable() }
-
 // GuestDataDir holds the data of database nodes on this platform's guests.
 func (p *Platform) GuestDataDir() string {
 	sum := sha256.Sum256([]byte(p.StateDir))

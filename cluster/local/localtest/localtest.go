@@ -53,7 +53,7 @@ func Bin(name string) string { return filepath.Join(Root(), "bin", name) }
 func run(m *testing.M, out **local.Platform) int {
 	root := Root()
 	bin := filepath.Join(root, "bin")
-	switch Binaries("kube-apiserver", "kube-controller-manager", "crossplane-core", "crossplane", "provider", "function", "quorum-vcsim") {
+	switch Binaries("kube-apiserver", "kube-controller-manager", "crossplane-core", "crossplane", "provider", "function", "quorum-vcsim", "quorum-local") {
 	case 1:
 		return 1
 	case -1:
