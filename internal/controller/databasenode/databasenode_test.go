@@ -23,6 +23,7 @@ import (
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/cluster/localdc"
+	"github.com/quorumdb/quorum/internal/engine/postgresql"
 	"github.com/quorumdb/quorum/internal/guestkeys"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
@@ -50,6 +51,7 @@ func TestSingleNodeLifecycle(t *testing.T) {
 		if err := dc.Teardown(context.Background()); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
+		_ = os.RemoveAll(postgresql.SocketDir(filepath.Join(BaseDir, ns, "db", "db-0")))
 		_ = os.RemoveAll(filepath.Join(BaseDir, ns))
 		_ = os.RemoveAll(dir)
 	})

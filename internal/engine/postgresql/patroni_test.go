@@ -52,6 +52,11 @@ func newCluster(t *testing.T, replication string) *testCluster {
 		_ = os.RemoveAll(base)
 	})
 	tc := &testCluster{dc: dc}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			_ = os.RemoveAll(SocketDir(n.BaseDir))
+		}
+	})
 	var members []Member
 	for i := range 3 {
 		members = append(members, Member{Name: fmt.Sprintf("pg-%d", i), Address: fmt.Sprintf("10.79.0.%d", 10+i)})
