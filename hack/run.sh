@@ -33,7 +33,7 @@ cat <<MSG
 PostgreSQL is up (admin credentials; app users and logical databases come
 with the User and Database controllers, not built yet). Connect with:
 
-  export KUBECONFIG=$KUBECONFIG
+  export KUBECONFIG=$KUBECONFIG PATH=$root/bin:\$PATH
   psql "postgresql://\$(kubectl -n demo get secret $secret -o jsonpath='{.data.username}' | base64 -d):\$(kubectl -n demo get secret $secret -o jsonpath='{.data.password}' | base64 -d)@$(echo "$hosts" | sed 's/,/:5432,/g'):5432/postgres?target_session_attrs=read-write"
 
 Stop and remove everything with: make down
