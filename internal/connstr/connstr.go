@@ -4,7 +4,6 @@
 package connstr
 
 import (
-	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -116,9 +115,4 @@ func Details(e Endpoint) map[string][]byte {
 		d["url"] = d["uri"]
 	}
 	return d
-}
-
-// String renders an endpoint for humans, without its password.
-func (e Endpoint) String() string {
-	return fmt.Sprintf("%s://%s@%s/%s", e.Engine, e.Username, hostPorts(e.Hosts, e.Port), e.Database)
 }

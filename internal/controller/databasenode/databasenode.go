@@ -5,6 +5,7 @@
 package databasenode
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -224,7 +225,7 @@ func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (ma
 	upToDate := drift == ""
 	st, members, err := postgresql.Observe(ctx, e.node.Address)
 	if err != nil {
-		dn.SetConditions(xpv2.Unavailable().WithMessage(firstNonEmpty(drift, "Patroni does not answer")))
+		dn.SetConditions(xpv2.Unavailable().WithMessage(cmp.Or(drift, "Patroni does not answer")))
 		ap.State = "unreachable"
 	} else {
 		ap.Role, ap.State, ap.Timeline, ap.Version = st.Role, st.State, st.Timeline, dn.Spec.ForProvider.Version
@@ -266,15 +267,6 @@ func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (ma
 			"password": []byte(e.admin),
 		},
 	}, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 func (e *external) apply(ctx context.Context, dn *dbv1alpha1.DatabaseNode) error {

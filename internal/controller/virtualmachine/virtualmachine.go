@@ -3,6 +3,7 @@
 package virtualmachine
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -245,22 +246,13 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 		ResourceExists:   true,
 		ResourceUpToDate: cloud.UpToDate(m, o, sizeName(vm.Spec.ForProvider)),
 		ConnectionDetails: managed.ConnectionDetails{
-			"host":       []byte(firstNonEmpty(o.IPAddress, vm.Spec.ForProvider.Network.IPAddress)),
+			"host":       []byte(cmp.Or(o.IPAddress, vm.Spec.ForProvider.Network.IPAddress)),
 			"port":       []byte(strconv.Itoa(22)),
 			"username":   []byte("root"),
 			"privateKey": keys.LoginPrivate,
 			"hostKey":    []byte(keys.HostPublic),
 		},
 	}, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 func (e *external) Create(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalCreation, error) {
