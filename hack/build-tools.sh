@@ -24,7 +24,9 @@ build() { # build <module dir> <output> <package> [ldflags]
   echo "built bin/$out"
 }
 
-want=${*:-kube crossplane cli kuttl codegen}
+FERRETDB_VERSION=v1.24.2
+
+want=${*:-kube crossplane cli kuttl codegen ferretdb}
 for t in $want; do
   case $t in
     kube)
@@ -41,6 +43,19 @@ for t in $want; do
     codegen)
       build codegen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "-s -w"
       build codegen angryjet github.com/crossplane/crossplane-tools/cmd/angryjet "-s -w" ;;
+    ferretdb)
+      # FerretDB (MongoDB wire protocol, SQLite backend) for the MongoDB user
+      # tests. Its build embeds build/version/version.txt, which the module
+      # zip lacks: build from a copy with that file written.
+      mod=github.com/FerretDB/FerretDB
+      src=$(GOFLAGS=-mod=mod go mod download -json "$mod@$FERRETDB_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+      work=${TMPDIR:-/tmp}/quorum-ferretdb-$FERRETDB_VERSION
+      if [ ! -f "$work/go.mod" ]; then
+        rm -rf "$work" && cp -r "$src" "$work" && chmod -R u+w "$work"
+        echo "$FERRETDB_VERSION" >"$work/build/version/version.txt"
+      fi
+      (cd "$work" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$BIN/ferretdb" ./cmd/ferretdb)
+      echo "built bin/ferretdb" ;;
     *) echo "unknown tool $t" >&2; exit 2 ;;
   esac
 done
