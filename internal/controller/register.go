@@ -6,8 +6,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/quorumdb/quorum/internal/controller/config"
+	"github.com/quorumdb/quorum/internal/controller/database"
 	"github.com/quorumdb/quorum/internal/controller/databasenode"
+	"github.com/quorumdb/quorum/internal/controller/user"
 	"github.com/quorumdb/quorum/internal/controller/virtualmachine"
+	"github.com/quorumdb/quorum/internal/engine"
 )
 
 // Setup adds all controllers to the manager.
@@ -15,6 +18,8 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 	for _, setup := range []func(ctrl.Manager, controller.Options) error{
 		config.Setup,
 		databasenode.Setup,
+		func(mgr ctrl.Manager, o controller.Options) error { return user.Setup(mgr, o, engine.Accounts) },
+		func(mgr ctrl.Manager, o controller.Options) error { return database.Setup(mgr, o, engine.Accounts) },
 		func(mgr ctrl.Manager, o controller.Options) error {
 			return virtualmachine.Setup(mgr, o, virtualmachine.Dial)
 		},

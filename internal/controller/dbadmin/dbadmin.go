@@ -1,0 +1,68 @@
+// Package dbadmin opens an administrator session on a database cluster for
+// the User and Database controllers, from the admin connection Secret the
+// cluster's first node publishes.
+package dbadmin
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
+	"github.com/quorumdb/quorum/internal/accounts"
+)
+
+// Endpoint reads the admin connection Secret.
+func Endpoint(ctx context.Context, kube client.Reader, ns string, ref dbv1alpha1.AdminConnection) (accounts.Endpoint, error) {
+	s := &corev1.Secret{}
+	if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.SecretRef.Name}, s); err != nil {
+		return accounts.Endpoint{}, fmt.Errorf("cannot read the admin connection Secret %s named by spec.forProvider.admin.secretRef: %w", ref.SecretRef.Name, err)
+	}
+	d := s.Data
+	e := accounts.Endpoint{
+		Engine: string(d["engine"]), Username: string(d["username"]), Password: string(d["password"]),
+		ReplicaSet: string(d["replicaSet"]), CA: d["ca.crt"],
+	}
+	if h := string(d["hosts"]); h != "" {
+		e.Hosts = strings.Split(h, ",")
+	}
+	if p := string(d["port"]); p != "" {
+		port, err := strconv.Atoi(p)
+		if err != nil {
+			return accounts.Endpoint{}, fmt.Errorf("admin connection Secret %s: key port %q is not a number", ref.SecretRef.Name, p)
+		}
+		e.Port = port
+	}
+	var missing []string
+	for k, v := range map[string]string{"engine": e.Engine, "hosts": string(d["hosts"]), "username": e.Username, "password": e.Password} {
+		if v == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return accounts.Endpoint{}, fmt.Errorf("admin connection Secret %s lacks keys %v: waiting for the cluster's first node to publish them", ref.SecretRef.Name, slices.Sorted(slices.Values(missing)))
+	}
+	return e, nil
+}
+
+// Connect reads the Secret and dials the engine's administrator.
+func Connect(ctx context.Context, kube client.Reader, ns string, ref dbv1alpha1.AdminConnection, dialers map[string]accounts.Dialer) (accounts.Admin, accounts.Endpoint, error) {
+	e, err := Endpoint(ctx, kube, ns, ref)
+	if err != nil {
+		return nil, e, err
+	}
+	dial, ok := dialers[e.Engine]
+	if !ok {
+		return nil, e, fmt.Errorf("admin connection Secret %s: engine %q is not supported", ref.SecretRef.Name, e.Engine)
+	}
+	a, err := dial(ctx, e)
+	if err != nil {
+		return nil, e, fmt.Errorf("cannot connect to the %s cluster as its administrator: %w", e.Engine, err)
+	}
+	return a, e, nil
+}

@@ -1,0 +1,78 @@
+// Package mrsetup wires one managed resource kind into the manager the way
+// every controller of this provider does: typed external connector, logger,
+// poll interval, events, management policies, metrics and rate limiting.
+package mrsetup
+
+import (
+	"context"
+	"errors"
+
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Setup adds a managed reconciler for obj's kind (gvk) with connector c.
+// list is the kind's list type, for the managed resource state metrics.
+func Setup[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schema.GroupVersionKind, obj T, list resource.ManagedList, c managed.TypedExternalConnector[T], extra ...managed.ReconcilerOption) error {
+	name := managed.ControllerName(gvk.GroupKind().String())
+	opts := []managed.ReconcilerOption{
+		managed.WithTypedExternalConnector[T](c),
+		managed.WithLogger(o.Logger.WithValues("controller", name)),
+		managed.WithPollInterval(o.PollInterval),
+		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime still takes the legacy recorder.
+	}
+	if o.Features.Enabled(feature.EnableBetaManagementPolicies) {
+		opts = append(opts, managed.WithManagementPolicies())
+	}
+	if o.MetricOptions != nil {
+		opts = append(opts, managed.WithMetricRecorder(o.MetricOptions.MRMetrics))
+		if o.MetricOptions.MRStateMetrics != nil {
+			if err := mgr.Add(statemetrics.NewMRStateRecorder(mgr.GetClient(), o.Logger, o.MetricOptions.MRStateMetrics, list, o.MetricOptions.PollStateMetricInterval)); err != nil {
+				return err
+			}
+		}
+	}
+	r := managed.NewReconciler(mgr, resource.ManagedKind(gvk), append(opts, extra...)...)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(name).
+		WithOptions(o.ForControllerRuntime()).
+		WithEventFilter(resource.DesiredStateChanged()).
+		For(obj).
+		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
+}
+
+// Gone is the external client of a resource being deleted whose external
+// system no longer answers or whose credentials are gone (its cluster is being
+// deleted alongside): it reports the resource absent so deletion completes
+// instead of hanging on a finalizer.
+type Gone[T resource.Managed] struct{}
+
+// Observe reports the resource absent.
+func (Gone[T]) Observe(context.Context, T) (managed.ExternalObservation, error) {
+	return managed.ExternalObservation{ResourceExists: false}, nil
+}
+
+// Create refuses: the external system is gone.
+func (Gone[T]) Create(context.Context, T) (managed.ExternalCreation, error) {
+	return managed.ExternalCreation{}, errors.New("the external system is gone")
+}
+
+// Update refuses: the external system is gone.
+func (Gone[T]) Update(context.Context, T) (managed.ExternalUpdate, error) {
+	return managed.ExternalUpdate{}, errors.New("the external system is gone")
+}
+
+// Delete has nothing to do.
+func (Gone[T]) Delete(context.Context, T) (managed.ExternalDelete, error) {
+	return managed.ExternalDelete{}, nil
+}
+
+// Disconnect has nothing to close.
+func (Gone[T]) Disconnect(context.Context) error { return nil }

@@ -1,0 +1,14 @@
+// Package engine lists what each database engine provides to the
+// controllers. Adding an engine is a folder under internal/engine plus its
+// line here.
+package engine
+
+import (
+	"github.com/quorumdb/quorum/internal/accounts"
+	"github.com/quorumdb/quorum/internal/engine/postgresql"
+)
+
+// Accounts dials each engine's administrator for users and databases.
+var Accounts = map[string]accounts.Dialer{
+	"postgresql": postgresql.DialAdmin,
+}
