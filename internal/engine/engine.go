@@ -5,10 +5,12 @@ package engine
 
 import (
 	"github.com/quorumdb/quorum/internal/accounts"
+	"github.com/quorumdb/quorum/internal/engine/mongodb"
 	"github.com/quorumdb/quorum/internal/engine/postgresql"
 )
 
 // Accounts dials each engine's administrator for users and databases.
 var Accounts = map[string]accounts.Dialer{
 	"postgresql": postgresql.DialAdmin,
+	"mongodb":    mongodb.DialAdmin,
 }
