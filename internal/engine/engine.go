@@ -7,10 +7,12 @@ import (
 	"github.com/quorumdb/quorum/internal/accounts"
 	"github.com/quorumdb/quorum/internal/engine/mongodb"
 	"github.com/quorumdb/quorum/internal/engine/postgresql"
+	"github.com/quorumdb/quorum/internal/engine/sqlserver"
 )
 
 // Accounts dials each engine's administrator for users and databases.
 var Accounts = map[string]accounts.Dialer{
 	"postgresql": postgresql.DialAdmin,
 	"mongodb":    mongodb.DialAdmin,
+	"sqlserver":  sqlserver.DialAdmin,
 }
