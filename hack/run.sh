@@ -15,26 +15,28 @@ kubectl -n demo apply -f examples/postgresql-vsphere.yaml
 name=orders-postgresql-vsphere
 echo "waiting for $name (VMs in the simulated vCenter, then PostgreSQL + Patroni over SSH on their guests)..."
 start=$(date +%s)
-for _ in $(seq 1 120); do
+for _ in $(seq 1 180); do
   phase=$(kubectl -n demo get xdatabase $name -o jsonpath='{.status.phase}' 2>/dev/null || true)
-  case "$phase" in Configuring|Available) break ;; esac
+  [ "$phase" = Available ] && break
   sleep 1
 done
-kubectl -n demo get xdatabase,virtualmachines,databasenodes
-if [ "$phase" != Configuring ] && [ "$phase" != Available ]; then
-  echo "the database did not come up within 120s; component logs are in .platform/logs" >&2
+kubectl -n demo get xdatabase,virtualmachines,databasenodes,users,databases
+if [ "$phase" != Available ]; then
+  echo "the database is not Available after 180s (phase: ${phase:-none}, $(kubectl -n demo get xdatabase $name -o jsonpath='{.status.message}'));" \
+    "component logs are in .platform/logs" >&2
   exit 1
 fi
-echo "cluster up in $(( $(date +%s) - start ))s"
-secret=$name-admin
-hosts=$(kubectl -n demo get secret $secret -o jsonpath='{.data.hosts}' | base64 -d)
+echo "available in $(( $(date +%s) - start ))s"
+secret=$name-connection
 cat <<MSG
 
-PostgreSQL is up (admin credentials; app users and logical databases come
-with the User and Database controllers, not built yet). Connect with:
+PostgreSQL is up: three nodes (tier ha: asynchronous replication; tier critical
+is synchronous), user orders_owner
+owning database orders. The app's connection Secret is demo/$secret
+(keys username, password, host, port, database, uri). Connect with:
 
   export KUBECONFIG=$KUBECONFIG PATH=$root/bin:\$PATH
-  psql "postgresql://\$(kubectl -n demo get secret $secret -o jsonpath='{.data.username}' | base64 -d):\$(kubectl -n demo get secret $secret -o jsonpath='{.data.password}' | base64 -d)@$(echo "$hosts" | sed 's/,/:5432,/g'):5432/postgres?target_session_attrs=read-write"
+  psql "\$(kubectl -n demo get secret $secret -o jsonpath='{.data.uri}' | base64 -d)"
 
 Stop and remove everything with: make down
 MSG

@@ -7,21 +7,15 @@ package databasenode
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
+	"github.com/quorumdb/quorum/internal/accounts"
+	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/engine/postgresql"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
@@ -46,26 +42,7 @@ var BaseDir = "/var/lib/quorum"
 
 // Setup adds the DatabaseNode controller.
 func Setup(mgr ctrl.Manager, o controller.Options) error {
-	name := managed.ControllerName(dbv1alpha1.DatabaseNodeGroupKind)
-	opts := []managed.ReconcilerOption{
-		managed.WithTypedExternalConnector[*dbv1alpha1.DatabaseNode](&connector{kube: mgr.GetClient()}),
-		managed.WithLogger(o.Logger.WithValues("controller", name)),
-		managed.WithPollInterval(o.PollInterval),
-		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime still takes the legacy recorder.
-	}
-	if o.Features.Enabled(feature.EnableBetaManagementPolicies) {
-		opts = append(opts, managed.WithManagementPolicies())
-	}
-	if o.MetricOptions != nil {
-		opts = append(opts, managed.WithMetricRecorder(o.MetricOptions.MRMetrics))
-	}
-	r := managed.NewReconciler(mgr, resource.ManagedKind(dbv1alpha1.DatabaseNodeGroupVersionKind), opts...)
-	return ctrl.NewControllerManagedBy(mgr).
-		Named(name).
-		WithOptions(o.ForControllerRuntime()).
-		WithEventFilter(resource.DesiredStateChanged()).
-		For(&dbv1alpha1.DatabaseNode{}).
-		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
+	return mrsetup.Setup(mgr, o, dbv1alpha1.DatabaseNodeGroupVersionKind, &dbv1alpha1.DatabaseNode{}, &dbv1alpha1.DatabaseNodeList{}, &connector{kube: mgr.GetClient()})
 }
 
 type connector struct {
@@ -79,7 +56,7 @@ func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	if err != nil && meta.WasDeleted(dn) && !errors.Is(err, sshexec.ErrHostKeyMismatch) {
 		// Being deleted and its host, key or Secrets are gone (its VM and
 		// namespace going away alongside): there is nothing left to stop.
-		return gone{}, nil
+		return mrsetup.Gone[*dbv1alpha1.DatabaseNode]{}, nil
 	}
 	return ext, err
 }
@@ -145,20 +122,7 @@ func secretKey(ctx context.Context, kube client.Client, ns string, sel dbv1alpha
 	return v, nil
 }
 
-// password is 32 characters from crypto/rand, letters and digits only so it
-// survives every configuration format unquoted.
-func password() (string, error) {
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	b := make([]byte, 32)
-	for i := range b {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		if err != nil {
-			return "", err
-		}
-		b[i] = alphabet[n.Int64()]
-	}
-	return string(b), nil
-}
+func password() (string, error) { return accounts.Password(32) }
 
 // ensurePasswords returns the cluster's admin and replication passwords,
 // creating the Secret on first use. Every node of the cluster names the same
@@ -308,25 +272,3 @@ func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 }
 
 func (e *external) Disconnect(context.Context) error { return e.ssh.Close() }
-
-// gone is the external client of a node being deleted whose host no longer
-// answers: it reports the node absent so deletion completes.
-type gone struct{}
-
-func (gone) Observe(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalObservation, error) {
-	return managed.ExternalObservation{ResourceExists: false}, nil
-}
-
-func (gone) Create(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalCreation, error) {
-	return managed.ExternalCreation{}, errors.New("the node's host is gone")
-}
-
-func (gone) Update(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalUpdate, error) {
-	return managed.ExternalUpdate{}, errors.New("the node's host is gone")
-}
-
-func (gone) Delete(context.Context, *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
-	return managed.ExternalDelete{}, nil
-}
-
-func (gone) Disconnect(context.Context) error { return nil }

@@ -13,13 +13,9 @@ import (
 	"sync"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,6 +25,7 @@ import (
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/guestkeys"
 )
 
@@ -49,33 +46,9 @@ type Dialer func(ctx context.Context, spec v1alpha1.ProviderConfigSpec, creds []
 
 // Setup adds the VirtualMachine controller. dial builds platform clients.
 func Setup(mgr ctrl.Manager, o controller.Options, dial Dialer) error {
-	name := managed.ControllerName(computev1alpha1.VirtualMachineGroupKind)
 	c := &connector{kube: mgr.GetClient(), usage: resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}), dial: cached(dial)}
-	opts := []managed.ReconcilerOption{
-		managed.WithTypedExternalConnector[*computev1alpha1.VirtualMachine](c),
-		managed.WithInitializers(externalName{}),
-		managed.WithLogger(o.Logger.WithValues("controller", name)),
-		managed.WithPollInterval(o.PollInterval),
-		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime still takes the legacy recorder.
-	}
-	if o.Features.Enabled(feature.EnableBetaManagementPolicies) {
-		opts = append(opts, managed.WithManagementPolicies())
-	}
-	if o.MetricOptions != nil {
-		opts = append(opts, managed.WithMetricRecorder(o.MetricOptions.MRMetrics))
-		if o.MetricOptions.MRStateMetrics != nil {
-			if err := mgr.Add(statemetrics.NewMRStateRecorder(mgr.GetClient(), o.Logger, o.MetricOptions.MRStateMetrics, &computev1alpha1.VirtualMachineList{}, o.MetricOptions.PollStateMetricInterval)); err != nil {
-				return err
-			}
-		}
-	}
-	r := managed.NewReconciler(mgr, resource.ManagedKind(computev1alpha1.VirtualMachineGroupVersionKind), opts...)
-	return ctrl.NewControllerManagedBy(mgr).
-		Named(name).
-		WithOptions(o.ForControllerRuntime()).
-		WithEventFilter(resource.DesiredStateChanged()).
-		For(&computev1alpha1.VirtualMachine{}).
-		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
+	return mrsetup.Setup(mgr, o, computev1alpha1.VirtualMachineGroupVersionKind, &computev1alpha1.VirtualMachine{}, &computev1alpha1.VirtualMachineList{}, c,
+		managed.WithInitializers(externalName{}))
 }
 
 // externalName names the VM on its platform <namespace>-<name>: unique across
