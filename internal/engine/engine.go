@@ -5,6 +5,7 @@ package engine
 
 import (
 	"github.com/quorumdb/quorum/internal/accounts"
+	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/engine/mongodb"
 	"github.com/quorumdb/quorum/internal/engine/postgresql"
 	"github.com/quorumdb/quorum/internal/engine/sqlserver"
@@ -15,4 +16,9 @@ var Accounts = map[string]accounts.Dialer{
 	"postgresql": postgresql.DialAdmin,
 	"mongodb":    mongodb.DialAdmin,
 	"sqlserver":  sqlserver.DialAdmin,
+}
+
+// Nodes installs and clusters each engine on a host.
+var Nodes = map[string]node.Factory{
+	"postgresql": postgresql.NewRole,
 }

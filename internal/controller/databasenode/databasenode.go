@@ -26,14 +26,13 @@ import (
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/internal/accounts"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
-	"github.com/quorumdb/quorum/internal/engine/postgresql"
+	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
 
 // Keys of the admin password Secret.
 const (
 	keyReplicationPassword = "replicationPassword"
-	adminUser              = "quorum_admin"
 )
 
 // BaseDir is where nodes keep their files on their hosts; the provider sets
@@ -41,12 +40,13 @@ const (
 var BaseDir = "/var/lib/quorum"
 
 // Setup adds the DatabaseNode controller.
-func Setup(mgr ctrl.Manager, o controller.Options) error {
-	return mrsetup.Setup(mgr, o, dbv1alpha1.DatabaseNodeGroupVersionKind, &dbv1alpha1.DatabaseNode{}, &dbv1alpha1.DatabaseNodeList{}, &connector{kube: mgr.GetClient()})
+func Setup(mgr ctrl.Manager, o controller.Options, roles map[string]node.Factory) error {
+	return mrsetup.Setup(mgr, o, dbv1alpha1.DatabaseNodeGroupVersionKind, &dbv1alpha1.DatabaseNode{}, &dbv1alpha1.DatabaseNodeList{}, &connector{kube: mgr.GetClient(), roles: roles})
 }
 
 type connector struct {
-	kube client.Client
+	kube  client.Client
+	roles map[string]node.Factory
 }
 
 // Connect reads the node's SSH key and its cluster's passwords (generating
@@ -63,33 +63,43 @@ func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 
 func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.TypedExternalClient[*dbv1alpha1.DatabaseNode], error) {
 	p := dn.Spec.ForProvider
-	if p.Engine != dbv1alpha1.PostgreSQL {
-		return nil, fmt.Errorf("spec.forProvider.engine %s is not supported by this provider version yet: only postgresql nodes can be installed", p.Engine)
+	factory, ok := c.roles[string(p.Engine)]
+	if !ok {
+		return nil, fmt.Errorf("spec.forProvider.engine %s has no node role in this provider", p.Engine)
 	}
 	key, err := secretKey(ctx, c.kube, dn.Namespace, p.SSH.PrivateKeySecretRef)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the SSH key: %w", err)
 	}
-	admin, repl, err := ensurePasswords(ctx, c.kube, dn.Namespace, p.AdminPasswordSecretRef)
+	shared, err := ensurePasswords(ctx, c.kube, dn.Namespace, p.AdminPasswordSecretRef)
+	if err != nil {
+		return nil, err
+	}
+	spec := nodeSpec(dn, shared)
+	role, err := factory(spec)
 	if err != nil {
 		return nil, err
 	}
 	if p.SSH.HostKey == "" {
 		return nil, errors.New("spec.forProvider.ssh.hostKey is empty: waiting for the VM to report its SSH host key")
 	}
-	ssh, err := sshexec.Dial(ctx, sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey}, admin, repl)
+	ssh, err := sshexec.Dial(ctx, sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey}, spec.AdminPassword, spec.ReplicationPassword)
 	if err != nil {
 		return nil, err
 	}
-	return &external{ssh: ssh, node: node(dn, admin, repl), admin: admin}, nil
+	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace}, nil
 }
 
-func node(dn *dbv1alpha1.DatabaseNode, admin, repl string) postgresql.Node {
+// sharedPrefix marks the keys of the cluster Secret that members publish
+// for each other (node.Role.Apply's outputs).
+const sharedPrefix = "shared."
+
+func nodeSpec(dn *dbv1alpha1.DatabaseNode, secret map[string][]byte) node.Spec {
 	p := dn.Spec.ForProvider
 	self := ""
-	members := make([]postgresql.Member, len(p.Cluster.Members))
+	members := make([]node.Member, len(p.Cluster.Members))
 	for i, m := range p.Cluster.Members {
-		members[i] = postgresql.Member{Name: m.Name, Address: m.Address}
+		members[i] = node.Member{Name: m.Name, Address: m.Address}
 		if m.Address == p.Host {
 			self = m.Name
 		}
@@ -97,16 +107,19 @@ func node(dn *dbv1alpha1.DatabaseNode, admin, repl string) postgresql.Node {
 	if self == "" {
 		self = dn.Name
 	}
-	major, _, _ := strings.Cut(p.Version, ".")
-	port := int(p.Port)
-	if port == 0 {
-		port = 5432
+	shared := map[string][]byte{}
+	for k, v := range secret {
+		if name, ok := strings.CutPrefix(k, sharedPrefix); ok {
+			shared[name] = v
+		}
 	}
-	return postgresql.Node{
-		Cluster: p.Cluster.Name, Name: self, Address: p.Host, Members: members, Port: port,
-		Replication: p.Cluster.Replication, BinDir: "/usr/lib/postgresql/" + major + "/bin",
-		BaseDir: path.Join(BaseDir, dn.Namespace, p.Cluster.Name, self), AdminUser: adminUser,
-		AdminPassword: admin, ReplicationPassword: repl, Parameters: p.Parameters, MemoryMiB: p.MemoryMiB,
+	return node.Spec{
+		Cluster: p.Cluster.Name, Name: self, Address: p.Host, Port: int(p.Port), Members: members,
+		Bootstrap: p.Cluster.BootstrapRole == "primary", Replication: p.Cluster.Replication,
+		Version: p.Version, CPUs: int(p.CPUs), MemoryMiB: int(p.MemoryMiB), Parameters: p.Parameters,
+		BaseDir:       path.Join(BaseDir, dn.Namespace, p.Cluster.Name, self),
+		AdminPassword: string(secret[p.AdminPasswordSecretRef.Key]), ReplicationPassword: string(secret[keyReplicationPassword]),
+		Shared: shared,
 	}
 }
 
@@ -127,7 +140,7 @@ func password() (string, error) { return accounts.Password(32) }
 // ensurePasswords returns the cluster's admin and replication passwords,
 // creating the Secret on first use. Every node of the cluster names the same
 // Secret; the first to create it wins and the others read it.
-func ensurePasswords(ctx context.Context, kube client.Client, ns string, sel dbv1alpha1.SecretKeySelector) (string, string, error) {
+func ensurePasswords(ctx context.Context, kube client.Client, ns string, sel dbv1alpha1.SecretKeySelector) (map[string][]byte, error) {
 	for range 3 {
 		s := &corev1.Secret{}
 		err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: sel.Name}, s)
@@ -135,20 +148,20 @@ func ensurePasswords(ctx context.Context, kube client.Client, ns string, sel dbv
 			a, err1 := password()
 			r, err2 := password()
 			if err := errors.Join(err1, err2); err != nil {
-				return "", "", err
+				return nil, err
 			}
 			s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sel.Name}, Type: corev1.SecretTypeOpaque,
 				Data: map[string][]byte{sel.Key: []byte(a), keyReplicationPassword: []byte(r)}}
 			if err := kube.Create(ctx, s); err != nil && !kerrors.IsAlreadyExists(err) {
-				return "", "", fmt.Errorf("cannot create the admin password Secret %s: %w", sel.Name, err)
+				return nil, fmt.Errorf("cannot create the admin password Secret %s: %w", sel.Name, err)
 			}
 			continue
 		}
 		if err != nil {
-			return "", "", fmt.Errorf("cannot read the admin password Secret %s: %w", sel.Name, err)
+			return nil, fmt.Errorf("cannot read the admin password Secret %s: %w", sel.Name, err)
 		}
 		if len(s.Data[sel.Key]) > 0 && len(s.Data[keyReplicationPassword]) > 0 {
-			return string(s.Data[sel.Key]), string(s.Data[keyReplicationPassword]), nil
+			return s.Data, nil
 		}
 		// A Secret given by the user without a replication password: add one.
 		if s.Data == nil {
@@ -158,26 +171,29 @@ func ensurePasswords(ctx context.Context, kube client.Client, ns string, sel dbv
 			if len(s.Data[k]) == 0 {
 				pw, err := password()
 				if err != nil {
-					return "", "", err
+					return nil, err
 				}
 				s.Data[k] = []byte(pw)
 			}
 		}
 		if err := kube.Update(ctx, s); err != nil && !kerrors.IsConflict(err) {
-			return "", "", fmt.Errorf("cannot complete the admin password Secret %s: %w", sel.Name, err)
+			return nil, fmt.Errorf("cannot complete the admin password Secret %s: %w", sel.Name, err)
 		}
 	}
-	return "", "", fmt.Errorf("cannot settle the admin password Secret %s", sel.Name)
+	return nil, fmt.Errorf("cannot settle the admin password Secret %s", sel.Name)
 }
 
 type external struct {
-	ssh   *sshexec.Client
-	node  postgresql.Node
-	admin string
+	kube      client.Client
+	ssh       *sshexec.Client
+	role      node.Role
+	spec      node.Spec
+	secret    dbv1alpha1.SecretKeySelector
+	namespace string
 }
 
 func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalObservation, error) {
-	drift, err := postgresql.Drifted(ctx, e.ssh, e.node)
+	drift, err := e.role.Drifted(ctx, e.ssh)
 	if err != nil {
 		return managed.ExternalObservation{}, err
 	}
@@ -187,57 +203,87 @@ func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (ma
 		return managed.ExternalObservation{ResourceExists: false}, nil
 	}
 	upToDate := drift == ""
-	st, members, err := postgresql.Observe(ctx, e.node.Address)
+	st, err := e.role.Observe(ctx)
 	if err != nil {
-		dn.SetConditions(xpv2.Unavailable().WithMessage(cmp.Or(drift, "Patroni does not answer")))
+		dn.SetConditions(xpv2.Unavailable().WithMessage(cmp.Or(drift, err.Error())))
 		ap.State = "unreachable"
 	} else {
-		ap.Role, ap.State, ap.Timeline, ap.Version = st.Role, st.State, st.Timeline, dn.Spec.ForProvider.Version
+		ap.Role, ap.State, ap.Timeline, ap.LagBytes, ap.Version = st.Role, st.State, st.Timeline, st.LagBytes, dn.Spec.ForProvider.Version
 		ap.Members = ap.Members[:0]
-		for _, m := range members {
-			ms := dbv1alpha1.MemberStatus{Name: m.Name, Role: m.Role, State: m.State, Timeline: m.Timeline}
-			if lag, ok := m.Lag.(float64); ok {
-				ms.LagBytes = int64(lag)
-			}
-			if m.Name == e.node.Name {
-				ap.LagBytes = ms.LagBytes
-			}
-			ap.Members = append(ap.Members, ms)
+		for _, m := range st.Members {
+			ap.Members = append(ap.Members, dbv1alpha1.MemberStatus(m))
 		}
 		switch {
 		case drift != "":
 			dn.SetConditions(xpv2.Unavailable().WithMessage(drift + "; repairing"))
-		case st.State == "running" || st.State == "streaming":
+		case st.Healthy:
 			dn.SetConditions(xpv2.Available())
 		default:
-			dn.SetConditions(xpv2.Creating().WithMessage("PostgreSQL is " + st.State))
+			dn.SetConditions(xpv2.Creating().WithMessage("the engine is " + st.State))
 		}
 	}
-	if to := dn.Spec.ForProvider.SwitchoverTo; to != "" && ap.Role == "primary" && to != e.node.Name {
+	if to := dn.Spec.ForProvider.SwitchoverTo; to != "" && ap.Role == "primary" && to != e.spec.Name {
 		upToDate = false
 	}
-	hosts := make([]string, len(e.node.Members))
-	for i, m := range e.node.Members {
+	hosts := make([]string, len(e.spec.Members))
+	for i, m := range e.spec.Members {
 		hosts[i] = m.Address
+	}
+	port := e.spec.Port
+	if port == 0 {
+		port = defaultPorts[string(dn.Spec.ForProvider.Engine)]
 	}
 	return managed.ExternalObservation{
 		ResourceExists:   true,
 		ResourceUpToDate: upToDate,
 		ConnectionDetails: managed.ConnectionDetails{
-			"engine":   []byte("postgresql"),
+			"engine":   []byte(dn.Spec.ForProvider.Engine),
 			"hosts":    []byte(strings.Join(hosts, ",")),
-			"port":     []byte(fmt.Sprint(e.node.Port)),
-			"username": []byte(adminUser),
-			"password": []byte(e.admin),
+			"port":     []byte(fmt.Sprint(port)),
+			"username": []byte(e.role.AdminUser()),
+			"password": []byte(e.spec.AdminPassword),
 		},
 	}, nil
 }
 
+// defaultPorts of the engines, for the admin connection when spec.port is 0.
+var defaultPorts = map[string]int{"postgresql": 5432, "mongodb": 27017, "sqlserver": 1433}
+
 func (e *external) apply(ctx context.Context, dn *dbv1alpha1.DatabaseNode) error {
-	if err := postgresql.Apply(ctx, e.ssh, e.node); err != nil {
+	out, err := e.role.Apply(ctx, e.ssh)
+	if len(out) > 0 {
+		// Published even when a later step failed: the other members wait
+		// for these values.
+		if perr := e.publish(ctx, out); perr != nil {
+			return errors.Join(err, perr)
+		}
+	}
+	if err != nil {
 		return err
 	}
-	dn.Status.AtProvider.AppliedConfigHash = e.node.ConfigSum()[:16]
+	dn.Status.AtProvider.AppliedConfigHash = e.role.ConfigSum()[:16]
+	return nil
+}
+
+// publish merges a member's outputs into the cluster Secret.
+func (e *external) publish(ctx context.Context, out map[string][]byte) error {
+	s := &corev1.Secret{}
+	if err := e.kube.Get(ctx, client.ObjectKey{Namespace: e.namespace, Name: e.secret.Name}, s); err != nil {
+		return fmt.Errorf("cannot read the cluster Secret %s: %w", e.secret.Name, err)
+	}
+	changed := false
+	for k, v := range out {
+		if string(s.Data[sharedPrefix+k]) != string(v) {
+			s.Data[sharedPrefix+k] = v
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := e.kube.Update(ctx, s); err != nil {
+		return fmt.Errorf("cannot publish to the cluster Secret %s: %w", e.secret.Name, err)
+	}
 	return nil
 }
 
@@ -251,9 +297,9 @@ func (e *external) Update(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 		return managed.ExternalUpdate{}, err
 	}
 	to := dn.Spec.ForProvider.SwitchoverTo
-	if to != "" && dn.Status.AtProvider.Role == "primary" && to != e.node.Name {
+	if to != "" && dn.Status.AtProvider.Role == "primary" && to != e.spec.Name {
 		now := metav1.NewTime(time.Now())
-		err := postgresql.Switchover(ctx, e.node.Address, e.node.Name, to)
+		err := e.role.Switchover(ctx, to)
 		res := "succeeded"
 		if err != nil {
 			res = "failed: " + err.Error()
@@ -268,7 +314,7 @@ func (e *external) Update(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 
 func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
 	dn.SetConditions(xpv2.Deleting())
-	return managed.ExternalDelete{}, postgresql.Stop(ctx, e.ssh, e.node)
+	return managed.ExternalDelete{}, e.role.Stop(ctx, e.ssh)
 }
 
 func (e *external) Disconnect(context.Context) error { return e.ssh.Close() }

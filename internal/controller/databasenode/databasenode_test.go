@@ -23,6 +23,7 @@ import (
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/cluster/localdc"
+	"github.com/quorumdb/quorum/internal/engine"
 	"github.com/quorumdb/quorum/internal/engine/postgresql"
 	"github.com/quorumdb/quorum/internal/guestkeys"
 	"github.com/quorumdb/quorum/internal/sshexec"
@@ -75,7 +76,7 @@ func TestSingleNodeLifecycle(t *testing.T) {
 			MemoryMiB:              512,
 		}},
 	}
-	c := &connector{kube: kube}
+	c := &connector{kube: kube, roles: engine.Nodes}
 	e, err := c.Connect(ctx, dn)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quorumdb/quorum/internal/sshexec"
+	"github.com/quorumdb/quorum/internal/engine/host"
 )
 
 // Member is a node of the cluster.
@@ -177,25 +177,10 @@ postgresql:
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), hba.String()))
 }
 
-// alive is a shell test that the pid in a pidfile is a live process. A killed
-// daemon whose parent does not reap it stays a zombie, which
-// start-stop-daemon --status would count as running.
-func alive(pidfile string) string {
-	return fmt.Sprintf(`{ pid=$(cat %s 2>/dev/null) && [ -n "$pid" ] && [ -r /proc/$pid/stat ] && ! grep -q '^[0-9]* (.*) Z ' /proc/$pid/stat; }`, sshexec.Quote(pidfile))
-}
-
-// service starts a daemon under start-stop-daemon unless it is alive.
-func service(name, pidfile, user, logfile, cmd string) string {
-	// setpriv drops to the user and execs, so the pid recorded (by root, in a
-	// root-owned file) is the daemon's own.
-	return fmt.Sprintf("%s || { rm -f %s; start-stop-daemon --start --background --make-pidfile --pidfile %s --startas /bin/sh -- -c %s; }",
-		alive(pidfile), sshexec.Quote(pidfile), sshexec.Quote(pidfile), sshexec.Quote("exec setpriv --reuid="+user+" --regid="+user+" --init-groups -- "+cmd+" >> "+logfile+" 2>&1"))
-}
-
 // Apply brings the node to its configuration: directories, etcd member,
 // patroni.yml, and both services running. Safe to run again at any time;
 // it changes only what differs and restarts nothing that is healthy.
-func Apply(ctx context.Context, c *sshexec.Client, n Node) error {
+func Apply(ctx context.Context, c host.Host, n Node) error {
 	steps := []struct{ name, cmd string }{
 		{"check binaries", fmt.Sprintf("test -x %s/postgres && command -v patroni >/dev/null && command -v etcd >/dev/null || { echo 'PostgreSQL, Patroni or etcd missing: install postgresql, patroni and etcd-server' >&2; exit 1; }", n.BinDir)},
 		// Pid files stay root's: start-stop-daemon refuses to trust others.
@@ -213,10 +198,10 @@ func Apply(ctx context.Context, c *sshexec.Client, n Node) error {
 	etcd := fmt.Sprintf("etcd --name %s --data-dir %s --enable-v2=true --listen-client-urls http://%s --advertise-client-urls http://%s --listen-peer-urls http://%s --initial-advertise-peer-urls http://%s --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 100 --election-timeout 1000",
 		n.Name, n.dir("etcd"), net.JoinHostPort(n.Address, "2379"), net.JoinHostPort(n.Address, "2379"),
 		net.JoinHostPort(n.Address, "2380"), net.JoinHostPort(n.Address, "2380"), n.etcdCluster(), n.Cluster)
-	if _, err := c.Run(ctx, "start etcd", service("etcd", n.dir("pids", "etcd.pid"), "postgres", n.dir("log", "etcd.log"), etcd)); err != nil {
+	if _, err := c.Run(ctx, "start etcd", host.Start(n.dir("pids", "etcd.pid"), "postgres", n.dir("log", "etcd.log"), etcd)); err != nil {
 		return err
 	}
-	if _, err := c.Run(ctx, "start patroni", service("patroni", n.dir("pids", "patroni.pid"), "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
+	if _, err := c.Run(ctx, "start patroni", host.Start(n.dir("pids", "patroni.pid"), "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
 		return err
 	}
 	return nil
@@ -282,10 +267,10 @@ func (n Node) ConfigSum() string {
 
 // Drifted reports whether the host departs from the node's configuration: the
 // configuration file changed outside, or a service is not running.
-func Drifted(ctx context.Context, c *sshexec.Client, n Node) (string, error) {
+func Drifted(ctx context.Context, c host.Host, n Node) (string, error) {
 	st, err := c.Run(ctx, "check drift", fmt.Sprintf(
 		"sha256sum %s 2>/dev/null | cut -d' ' -f1; %s && echo etcd-up; %s && echo patroni-up; true",
-		sshexec.Quote(n.dir("patroni.yml")), alive(n.dir("pids", "etcd.pid")), alive(n.dir("pids", "patroni.pid"))))
+		host.Quote(n.dir("patroni.yml")), host.Alive(n.dir("pids", "etcd.pid")), host.Alive(n.dir("pids", "patroni.pid"))))
 	if err != nil {
 		return "", err
 	}
@@ -311,14 +296,8 @@ func Drifted(ctx context.Context, c *sshexec.Client, n Node) (string, error) {
 
 // Stop stops the node's services, keeping its data: Patroni first (it stops
 // PostgreSQL cleanly), then etcd.
-func Stop(ctx context.Context, c *sshexec.Client, n Node) error {
-	var b strings.Builder
-	for _, svc := range []string{"patroni", "etcd"} {
-		f := n.dir("pids", svc+".pid")
-		fmt.Fprintf(&b, `if %s; then kill -TERM "$pid"; for i in $(seq 1 300); do %s || break; sleep 0.1; done; %s && kill -KILL "$pid"; fi; rm -f %s; `,
-			alive(f), alive(f), alive(f), sshexec.Quote(f))
-	}
-	_, err := c.Run(ctx, "stop services", b.String())
+func Stop(ctx context.Context, c host.Host, n Node) error {
+	_, err := c.Run(ctx, "stop services", host.Stop(n.dir("pids", "patroni.pid"), n.dir("pids", "etcd.pid")))
 	return err
 }
 

@@ -1,0 +1,69 @@
+package postgresql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/quorumdb/quorum/internal/engine/host"
+	"github.com/quorumdb/quorum/internal/engine/node"
+)
+
+// AdminUser is the superuser the provider creates and administers with.
+const AdminUser = "quorum_admin"
+
+// NewRole is PostgreSQL's node.Factory: Patroni with a per-cluster etcd.
+func NewRole(s node.Spec) (node.Role, error) {
+	major, _, _ := strings.Cut(s.Version, ".")
+	if major == "" {
+		return nil, fmt.Errorf("spec.forProvider.version %q: give a PostgreSQL major version such as 15", s.Version)
+	}
+	port := s.Port
+	if port == 0 {
+		port = 5432
+	}
+	members := make([]Member, len(s.Members))
+	for i, m := range s.Members {
+		members[i] = Member(m)
+	}
+	return role{Node{
+		Cluster: s.Cluster, Name: s.Name, Address: s.Address, Members: members, Port: port,
+		Replication: s.Replication, BinDir: "/usr/lib/postgresql/" + major + "/bin", BaseDir: s.BaseDir,
+		AdminUser: AdminUser, AdminPassword: s.AdminPassword, ReplicationPassword: s.ReplicationPassword,
+		Parameters: s.Parameters, MemoryMiB: int32(s.MemoryMiB),
+	}}, nil
+}
+
+type role struct{ n Node }
+
+func (r role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error) {
+	return nil, Apply(ctx, h, r.n)
+}
+
+func (r role) Drifted(ctx context.Context, h host.Host) (string, error) { return Drifted(ctx, h, r.n) }
+func (r role) Stop(ctx context.Context, h host.Host) error               { return Stop(ctx, h, r.n) }
+func (r role) ConfigSum() string                                         { return r.n.ConfigSum() }
+func (r role) AdminUser() string                                         { return AdminUser }
+
+func (r role) Switchover(ctx context.Context, to string) error {
+	return Switchover(ctx, r.n.Address, r.n.Name, to)
+}
+
+func (r role) Observe(ctx context.Context) (node.Status, error) {
+	st, members, err := Observe(ctx, r.n.Address)
+	if err != nil {
+		return node.Status{}, err
+	}
+	out := node.Status{Role: st.Role, State: st.State, Timeline: st.Timeline, Healthy: st.State == "running" || st.State == "streaming"}
+	for _, m := range members {
+		ms := node.MemberStatus{Name: m.Name, Role: m.Role, State: m.State, Timeline: m.Timeline}
+		if lag, ok := m.Lag.(float64); ok {
+			ms.LagBytes = int64(lag)
+		}
+		if m.Name == r.n.Name {
+			out.LagBytes = ms.LagBytes
+		}
+		out.Members = append(out.Members, ms)
+	}
+	return out, nil
+}
