@@ -5,8 +5,8 @@ package engine
 
 import (
 	"github.com/quorumdb/quorum/internal/accounts"
-	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/engine/mongodb"
+	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/engine/postgresql"
 	"github.com/quorumdb/quorum/internal/engine/sqlserver"
 )
