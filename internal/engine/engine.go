@@ -21,4 +21,5 @@ var Accounts = map[string]accounts.Dialer{
 // Nodes installs and clusters each engine on a host.
 var Nodes = map[string]node.Factory{
 	"postgresql": postgresql.NewRole,
+	"mongodb":    mongodb.NewRole,
 }
