@@ -22,4 +22,5 @@ var Accounts = map[string]accounts.Dialer{
 var Nodes = map[string]node.Factory{
 	"postgresql": postgresql.NewRole,
 	"mongodb":    mongodb.NewRole,
+	"sqlserver":  sqlserver.NewRole,
 }
