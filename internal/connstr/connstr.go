@@ -50,8 +50,12 @@ func postgres(e Endpoint) string {
 	if len(e.Hosts) > 1 {
 		q.Set("target_session_attrs", "read-write")
 	}
+	// With TLS the connection is always encrypted; verifying the server
+	// needs the CA in a file (ca.crt in the Secret): add
+	// sslmode=verify-full&sslrootcert=<path>. libpq has no way to carry the
+	// CA in the URI itself.
 	if e.TLS {
-		q.Set("sslmode", "verify-full")
+		q.Set("sslmode", "require")
 	} else {
 		q.Set("sslmode", "prefer")
 	}

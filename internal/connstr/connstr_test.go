@@ -21,7 +21,7 @@ func TestURI(t *testing.T) {
 		{
 			"postgresql single host with TLS",
 			Endpoint{Engine: "postgresql", Hosts: []string{"db.example"}, Port: 5432, Username: "app", Password: "pw", Database: "orders", TLS: true},
-			"postgresql://app:pw@db.example:5432/orders?sslmode=verify-full",
+			"postgresql://app:pw@db.example:5432/orders?sslmode=require",
 		},
 		{
 			"special characters are escaped",

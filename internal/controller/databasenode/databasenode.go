@@ -18,13 +18,11 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	corev1 "k8s.io/api/core/v1"
-	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
-	"github.com/quorumdb/quorum/internal/accounts"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/sshexec"
@@ -71,11 +69,16 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the SSH key: %w", err)
 	}
-	shared, err := ensurePasswords(ctx, c.kube, dn.Namespace, p.AdminPasswordSecretRef)
+	shared, err := ensureSecret(ctx, c.kube, dn, p.AdminPasswordSecretRef.Name, passwords(p.AdminPasswordSecretRef.Key))
 	if err != nil {
 		return nil, err
 	}
 	spec := nodeSpec(dn, shared)
+	if p.TLS != nil {
+		if spec.TLS, err = c.tls(ctx, dn); err != nil {
+			return nil, err
+		}
+	}
 	role, err := factory(spec)
 	if err != nil {
 		return nil, err
@@ -135,54 +138,6 @@ func secretKey(ctx context.Context, kube client.Client, ns string, sel dbv1alpha
 	return v, nil
 }
 
-func password() (string, error) { return accounts.Password(32) }
-
-// ensurePasswords returns the cluster's admin and replication passwords,
-// creating the Secret on first use. Every node of the cluster names the same
-// Secret; the first to create it wins and the others read it.
-func ensurePasswords(ctx context.Context, kube client.Client, ns string, sel dbv1alpha1.SecretKeySelector) (map[string][]byte, error) {
-	for range 3 {
-		s := &corev1.Secret{}
-		err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: sel.Name}, s)
-		if kerrors.IsNotFound(err) {
-			a, err1 := password()
-			r, err2 := password()
-			if err := errors.Join(err1, err2); err != nil {
-				return nil, err
-			}
-			s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sel.Name}, Type: corev1.SecretTypeOpaque,
-				Data: map[string][]byte{sel.Key: []byte(a), keyReplicationPassword: []byte(r)}}
-			if err := kube.Create(ctx, s); err != nil && !kerrors.IsAlreadyExists(err) {
-				return nil, fmt.Errorf("cannot create the admin password Secret %s: %w", sel.Name, err)
-			}
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cannot read the admin password Secret %s: %w", sel.Name, err)
-		}
-		if len(s.Data[sel.Key]) > 0 && len(s.Data[keyReplicationPassword]) > 0 {
-			return s.Data, nil
-		}
-		// A Secret given by the user without a replication password: add one.
-		if s.Data == nil {
-			s.Data = map[string][]byte{}
-		}
-		for _, k := range []string{sel.Key, keyReplicationPassword} {
-			if len(s.Data[k]) == 0 {
-				pw, err := password()
-				if err != nil {
-					return nil, err
-				}
-				s.Data[k] = []byte(pw)
-			}
-		}
-		if err := kube.Update(ctx, s); err != nil && !kerrors.IsConflict(err) {
-			return nil, fmt.Errorf("cannot complete the admin password Secret %s: %w", sel.Name, err)
-		}
-	}
-	return nil, fmt.Errorf("cannot settle the admin password Secret %s", sel.Name)
-}
-
 type external struct {
 	kube      client.Client
 	ssh       *sshexec.Client
@@ -233,17 +188,20 @@ func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (ma
 	if port == 0 {
 		port = defaultPorts[string(dn.Spec.ForProvider.Engine)]
 	}
-	return managed.ExternalObservation{
-		ResourceExists:   true,
-		ResourceUpToDate: upToDate,
-		ConnectionDetails: managed.ConnectionDetails{
-			"engine":   []byte(dn.Spec.ForProvider.Engine),
-			"hosts":    []byte(strings.Join(hosts, ",")),
-			"port":     []byte(fmt.Sprint(port)),
-			"username": []byte(e.role.AdminUser()),
-			"password": []byte(e.spec.AdminPassword),
-		},
-	}, nil
+	details := managed.ConnectionDetails{
+		"engine":   []byte(dn.Spec.ForProvider.Engine),
+		"hosts":    []byte(strings.Join(hosts, ",")),
+		"port":     []byte(fmt.Sprint(port)),
+		"username": []byte(e.role.AdminUser()),
+		"password": []byte(e.spec.AdminPassword),
+	}
+	if e.spec.TLS != nil {
+		details["ca.crt"] = e.spec.TLS.CA
+	}
+	if dn.Spec.ForProvider.Engine == dbv1alpha1.MongoDB {
+		details["replicaSet"] = []byte(e.spec.Cluster)
+	}
+	return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: upToDate, ConnectionDetails: details}, nil
 }
 
 // defaultPorts of the engines, for the admin connection when spec.port is 0.

@@ -74,6 +74,7 @@ func TestSingleNodeLifecycle(t *testing.T) {
 			Cluster:                dbv1alpha1.ClusterMembership{Name: "db", Members: []dbv1alpha1.Member{{Name: "db-0", Address: "10.80.0.10"}}, BootstrapRole: "primary", Replication: "none"},
 			AdminPasswordSecretRef: dbv1alpha1.SecretKeySelector{Name: "db-admin-password", Key: "password"},
 			MemoryMiB:              512,
+			TLS:                    &dbv1alpha1.NodeTLS{CASecretRef: dbv1alpha1.LocalSecretReference{Name: "db-ca"}},
 		}},
 	}
 	c := &connector{kube: kube, roles: engine.Nodes}
@@ -99,7 +100,8 @@ func TestSingleNodeLifecycle(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not available after 60s: %+v, %v, %+v", what, dn.Status.AtProvider, err, dn.GetCondition(xpv2.TypeReady))
+				logs, _ := exec.Command("sh", "-c", "tail -n 30 "+filepath.Join(BaseDir, ns, "db", "db-0", "log")+"/*").CombinedOutput()
+				t.Fatalf("%s: not available after 60s: %+v, %v, %+v\n%s", what, dn.Status.AtProvider, err, dn.GetCondition(xpv2.TypeReady), logs)
 			}
 			time.Sleep(300 * time.Millisecond)
 		}
@@ -118,10 +120,21 @@ func TestSingleNodeLifecycle(t *testing.T) {
 	if err == nil {
 		t.Errorf("login without the password succeeded: %s", out)
 	}
-	cmd := exec.Command("psql", "-h", "10.80.0.10", "-U", "quorum_admin", "-d", "postgres", "-tAc", "SELECT 1")
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw)
-	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "1" {
-		t.Errorf("login with the generated password: %s %v", out, err)
+	// TLS: the server presents a certificate for its address signed by the
+	// cluster's CA (verify-full passes); a connection without TLS is refused.
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caFile, obs.ConnectionDetails["ca.crt"], 0o600); err != nil || len(obs.ConnectionDetails["ca.crt"]) == 0 {
+		t.Fatalf("ca.crt not published: %v", err)
+	}
+	cmd := exec.Command("psql", "-h", "10.80.0.10", "-U", "quorum_admin", "-d", "postgres", "-tAc", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw, "PGSSLMODE=verify-full", "PGSSLROOTCERT="+caFile)
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "t" {
+		t.Errorf("login with the generated password over verified TLS: %s %v", out, err)
+	}
+	cmd = exec.Command("psql", "-h", "10.80.0.10", "-U", "quorum_admin", "-d", "postgres", "-tAc", "SELECT 1")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw, "PGSSLMODE=disable")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no encryption") {
+		t.Errorf("a connection without TLS: %s %v", out, err)
 	}
 	for _, st := range e.(*external).ssh.Steps() {
 		if strings.Contains(fmt.Sprint(st), pw) {
@@ -147,6 +160,34 @@ func TestSingleNodeLifecycle(t *testing.T) {
 		t.Fatalf("Update (repair): %v", err)
 	}
 	waitAvailable("after repair")
+
+	// Parameters changed on a running node: a local one is reloaded, a
+	// cluster-wide one goes to the DCS and PostgreSQL is restarted for it.
+	dn.Spec.ForProvider.Parameters = map[string]string{"work_mem": "8MB", "max_connections": "150"}
+	e2, err := c.Connect(ctx, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Disconnect(ctx) //nolint:errcheck // Test.
+	show := func() string {
+		cmd := exec.Command("psql", "-h", "10.80.0.10", "-U", "quorum_admin", "-d", "postgres", "-tAc", "SELECT current_setting('work_mem') || ' ' || current_setting('max_connections')")
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+pw, "PGSSLMODE=verify-full", "PGSSLROOTCERT="+caFile)
+		out, _ := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for show() != "8MB 150" {
+		if obs, err := e2.Observe(ctx, dn); err == nil && obs.ResourceExists && !obs.ResourceUpToDate {
+			if _, err := e2.Update(ctx, dn); err != nil {
+				t.Logf("update: %v", err)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parameters not in force after 60s: %q", show())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	e = e2
 
 	// A host presenting another key is refused.
 	other, _ := guestkeys.Generate()

@@ -35,10 +35,12 @@ func Alive(pidfile string) string {
 
 // Start starts a daemon as user under start-stop-daemon unless it is alive.
 // setpriv drops to the user and execs, so the pid recorded (by root, in a
-// root-owned file) is the daemon's own.
+// root-owned file) is the daemon's own; --reset-env gives the daemon the
+// user's own HOME and a clean environment (libpq in Patroni otherwise looks
+// for client certificates under root's unreadable home and gives up TLS).
 func Start(pidfile, user, logfile, cmd string) string {
 	return fmt.Sprintf("%s || { rm -f %s; start-stop-daemon --start --background --make-pidfile --pidfile %s --startas /bin/sh -- -c %s; }",
-		Alive(pidfile), Quote(pidfile), Quote(pidfile), Quote("exec setpriv --reuid="+user+" --regid="+user+" --init-groups -- "+cmd+" >> "+logfile+" 2>&1"))
+		Alive(pidfile), Quote(pidfile), Quote(pidfile), Quote("exec setpriv --reuid="+user+" --regid="+user+" --init-groups --reset-env -- "+cmd+" >> "+logfile+" 2>&1"))
 }
 
 // Stop stops the daemons of the pidfiles in order: TERM, up to 30 s for it

@@ -88,7 +88,7 @@ security:
 	if got := h.Commands["form replica set"]; got != "mongosh --quiet --norc --port 27017 --file '"+base+"/init-replica-set.js'; rc=$?; rm -f '"+base+"/init-replica-set.js'; exit $rc" {
 		t.Errorf("form replica set: %s", got)
 	}
-	if !strings.Contains(h.Commands["start mongod"], "setpriv --reuid=mongodb --regid=mongodb --init-groups -- mongod --config "+base+"/mongod.conf") {
+	if !strings.Contains(h.Commands["start mongod"], "setpriv --reuid=mongodb --regid=mongodb --init-groups --reset-env -- mongod --config "+base+"/mongod.conf") {
 		t.Errorf("start mongod: %s", h.Commands["start mongod"])
 	}
 	for _, secret := range []string{"AdminSecret123", "KeyfileSecret456"} {

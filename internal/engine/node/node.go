@@ -35,6 +35,15 @@ type Spec struct {
 	ReplicationPassword string
 	// Shared holds what one member published for the others (see Role.Apply).
 	Shared map[string][]byte
+	// TLS for client and replication connections, nil for none.
+	TLS *TLS
+}
+
+// TLS is the node's certificate and its cluster's CA, PEM.
+type TLS struct {
+	CA   []byte
+	Cert []byte
+	Key  []byte
 }
 
 // MemberStatus is a member as the cluster reports it.

@@ -2,6 +2,8 @@ package postgresql
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -79,6 +81,17 @@ func DialAdmin(ctx context.Context, e accounts.Endpoint) (accounts.Admin, error)
 		return nil, fmt.Errorf("cannot parse the admin endpoint: %w", err)
 	}
 	cfg.User, cfg.Password = e.Username, e.Password
+	if len(e.CA) > 0 {
+		// verify-full against the cluster's CA, on every host tried.
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(e.CA) {
+			return nil, errors.New("the admin connection's ca.crt holds no PEM certificate")
+		}
+		cfg.TLSConfig = &tls.Config{RootCAs: pool, ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
+		for _, f := range cfg.Fallbacks {
+			f.TLSConfig = &tls.Config{RootCAs: pool, ServerName: f.Host, MinVersion: tls.VersionTLS12}
+		}
+	}
 	a := &Admin{cfg: cfg, conns: map[string]*pgx.Conn{}}
 	c, err := a.conn(ctx, "postgres")
 	if err != nil {

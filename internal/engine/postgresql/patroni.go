@@ -15,12 +15,14 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/quorumdb/quorum/internal/engine/host"
+	"github.com/quorumdb/quorum/internal/engine/node"
 )
 
 // Member is a node of the cluster.
@@ -47,6 +49,9 @@ type Node struct {
 	ReplicationPassword string
 	Parameters          map[string]string
 	MemoryMiB           int32
+	// TLS, when set, turns on SSL and makes every TCP client and replication
+	// connection use it (hostssl only).
+	TLS *node.TLS
 }
 
 // Ports of the node's services.
@@ -92,39 +97,96 @@ const (
 	retryTimeout = 4
 )
 
-// PatroniConfig renders patroni.yml.
-func (n Node) PatroniConfig() []byte {
-	params := map[string]string{
+// clusterParameters are the settings Patroni takes only from the DCS (its
+// global configuration), ignoring them in a node's local configuration.
+var clusterParameters = []string{
+	"hot_standby", "max_connections", "max_locks_per_transaction", "max_prepared_transactions", "max_replication_slots",
+	"max_wal_senders", "max_worker_processes", "track_commit_timestamp", "wal_keep_size", "wal_level", "wal_log_hints",
+}
+
+// parameters returns the node's settings split into the cluster-wide ones
+// (DCS) and the node's own (local configuration, reloaded on change).
+func (n Node) parameters() (cluster, local map[string]string) {
+	all := map[string]string{
 		"max_connections": "200", "wal_level": "replica", "hot_standby": "on",
 		"max_wal_senders": "10", "max_replication_slots": "10", "wal_keep_size": "256MB",
 		"wal_log_hints": "on", "password_encryption": "scram-sha-256",
 	}
 	if n.MemoryMiB > 0 {
-		params["shared_buffers"] = fmt.Sprintf("%dMB", n.MemoryMiB/4)
-		params["effective_cache_size"] = fmt.Sprintf("%dMB", n.MemoryMiB*3/4)
+		all["shared_buffers"] = fmt.Sprintf("%dMB", n.MemoryMiB/4)
+		all["effective_cache_size"] = fmt.Sprintf("%dMB", n.MemoryMiB*3/4)
 	}
 	for k, v := range n.Parameters {
-		params[k] = v
+		all[k] = v
 	}
-	keys := make([]string, 0, len(params))
-	for k := range params {
+	if n.TLS != nil {
+		all["ssl"] = "on"
+		all["ssl_cert_file"] = n.dir("tls", "server.crt")
+		all["ssl_key_file"] = n.dir("tls", "server.key")
+		all["ssl_ca_file"] = n.dir("tls", "ca.crt")
+		all["ssl_min_protocol_version"] = "TLSv1.2"
+	}
+	cluster, local = map[string]string{}, map[string]string{}
+	for k, v := range all {
+		if slices.Contains(clusterParameters, k) {
+			cluster[k] = v
+		} else {
+			local[k] = v
+		}
+	}
+	return cluster, local
+}
+
+func yamlMap(m map[string]string, indent string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var pb strings.Builder
+	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&pb, "        %s: %s\n", k, strconv.Quote(params[k]))
+		fmt.Fprintf(&b, "%s%s: %s\n", indent, k, strconv.Quote(m[k]))
 	}
+	return b.String()
+}
+
+// hba is pg_hba.conf: local connections only for the postgres OS user
+// (the socket directory is postgres' alone), replication only from the
+// members as the replication user, everything else by SCRAM password, over
+// TLS when the node has a certificate.
+func (n Node) hba() string {
+	host := "host"
+	if n.TLS != nil {
+		host = "hostssl"
+	}
+	var b strings.Builder
+	b.WriteString("    - local all all trust\n")
+	for _, m := range n.Members {
+		fmt.Fprintf(&b, "    - %s replication replicator %s/32 scram-sha-256\n", host, m.Address)
+	}
+	b.WriteString("    - host all replicator 0.0.0.0/0 reject\n")
+	fmt.Fprintf(&b, "    - %s all all 127.0.0.1/32 scram-sha-256\n", host)
+	fmt.Fprintf(&b, "    - %s all all 0.0.0.0/0 scram-sha-256\n", host)
+	return b.String()
+}
+
+// PatroniConfig renders patroni.yml.
+func (n Node) PatroniConfig() []byte {
+	cluster, local := n.parameters()
+	local["unix_socket_directories"] = n.socketDir()
 	sync := "false"
 	if n.Replication == "sync" {
 		sync = "true"
 	}
 	hosts, _ := json.Marshal(n.etcdHosts())
-	var hba strings.Builder
-	for _, m := range n.Members {
-		fmt.Fprintf(&hba, "    - host replication replicator %s/32 scram-sha-256\n", m.Address)
+	tlsNote := ""
+	if n.TLS != nil {
+		// The certificate's checksum, so that a reissued certificate changes
+		// this file and Patroni reloads PostgreSQL.
+		sum := sha256.Sum256(append(append(append([]byte{}, n.TLS.Cert...), n.TLS.Key...), n.TLS.CA...))
+		tlsNote = "# tls: " + hex.EncodeToString(sum[:8]) + "\n"
 	}
-	return []byte(fmt.Sprintf(`scope: %s
+	return []byte(fmt.Sprintf(`%sscope: %s
 name: %s
 log:
   dir: %s
@@ -155,10 +217,7 @@ postgresql:
   bin_dir: %s
   pgpass: %s
   parameters:
-    # Hosts may share a filesystem (the local datacenter): keep each node's
-    # socket in its own directory.
-    unix_socket_directories: %s
-  authentication:
+%s  authentication:
     superuser:
       username: %s
       password: %s
@@ -166,15 +225,12 @@ postgresql:
       username: replicator
       password: %s
   pg_hba:
-    - local all all trust
-    - host all all 127.0.0.1/32 scram-sha-256
-%s    - host all all 0.0.0.0/0 scram-sha-256
-`, n.Cluster, n.Name, n.dir("log"),
+%s`, tlsNote, n.Cluster, n.Name, n.dir("log"),
 		net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)), net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)),
-		hosts, ttl, loopWait, retryTimeout, sync, sync, pb.String(),
+		hosts, ttl, loopWait, retryTimeout, sync, sync, yamlMap(cluster, "        "),
 		net.JoinHostPort(n.Address, strconv.Itoa(n.Port)), net.JoinHostPort(n.Address, strconv.Itoa(n.Port)),
-		n.dir("data"), n.BinDir, n.dir("pgpass"), strconv.Quote(n.socketDir()),
-		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), hba.String()))
+		n.dir("data"), n.BinDir, n.dir("pgpass"), yamlMap(local, "    "),
+		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), n.hba()))
 }
 
 // Apply brings the node to its configuration: directories, etcd member,
@@ -184,16 +240,37 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 	steps := []struct{ name, cmd string }{
 		{"check binaries", fmt.Sprintf("test -x %s/postgres && command -v patroni >/dev/null && command -v etcd >/dev/null || { echo 'PostgreSQL, Patroni or etcd missing: install postgresql, patroni and etcd-server' >&2; exit 1; }", n.BinDir)},
 		// Pid files stay root's: start-stop-daemon refuses to trust others.
-		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s %s %s; chown -R postgres:postgres %s %s; chmod 700 %s; chown -R root:root %s",
-			n.dir("log"), n.dir("etcd"), n.dir("data"), n.socketDir(), n.dir("pids"), n.BaseDir, n.socketDir(), n.dir("data"), n.dir("pids"))},
+		// The socket directory is postgres' alone: local connections are
+		// trusted, so only that OS user (and root) may reach the socket.
+		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s %s %s %s; chown -R postgres:postgres %s %s; chmod 700 %s %s %s; chown -R root:root %s",
+			n.dir("log"), n.dir("etcd"), n.dir("data"), n.dir("tls"), n.socketDir(), n.dir("pids"), n.BaseDir, n.socketDir(), n.dir("data"), n.dir("tls"), n.socketDir(), n.dir("pids"))},
 	}
 	for _, s := range steps {
 		if _, err := c.Run(ctx, s.name, s.cmd); err != nil {
 			return err
 		}
 	}
-	if _, err := c.WriteFile(ctx, n.dir("patroni.yml"), n.PatroniConfig(), 0o600, "postgres:postgres"); err != nil {
+	if n.TLS != nil {
+		for _, f := range []struct {
+			name    string
+			content []byte
+		}{{"server.crt", n.TLS.Cert}, {"server.key", n.TLS.Key}, {"ca.crt", n.TLS.CA}} {
+			if _, err := c.WriteFile(ctx, n.dir("tls", f.name), f.content, 0o600, "postgres:postgres"); err != nil {
+				return err
+			}
+		}
+	}
+	changed, err := c.WriteFile(ctx, n.dir("patroni.yml"), n.PatroniConfig(), 0o600, "postgres:postgres")
+	if err != nil {
 		return err
+	}
+	patroniPid := n.dir("pids", "patroni.pid")
+	if changed {
+		// A running Patroni rereads patroni.yml on SIGHUP and reloads
+		// PostgreSQL. One not running yet reads it when started below.
+		if _, err := c.Run(ctx, "reload patroni", fmt.Sprintf(`if %s; then kill -HUP "$pid"; fi`, host.Alive(patroniPid))); err != nil {
+			return err
+		}
 	}
 	etcd := fmt.Sprintf("etcd --name %s --data-dir %s --enable-v2=true --listen-client-urls http://%s --advertise-client-urls http://%s --listen-peer-urls http://%s --initial-advertise-peer-urls http://%s --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 100 --election-timeout 1000",
 		n.Name, n.dir("etcd"), net.JoinHostPort(n.Address, "2379"), net.JoinHostPort(n.Address, "2379"),
@@ -201,7 +278,7 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 	if _, err := c.Run(ctx, "start etcd", host.Start(n.dir("pids", "etcd.pid"), "postgres", n.dir("log", "etcd.log"), etcd)); err != nil {
 		return err
 	}
-	if _, err := c.Run(ctx, "start patroni", host.Start(n.dir("pids", "patroni.pid"), "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
+	if _, err := c.Run(ctx, "start patroni", host.Start(patroniPid, "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
 		return err
 	}
 	return nil
@@ -314,6 +391,89 @@ func Switchover(ctx context.Context, address, leader, candidate string) error {
 	msg, _ := io.ReadAll(io.LimitReader(rsp.Body, 1024))
 	if rsp.StatusCode != http.StatusOK {
 		return fmt.Errorf("switchover from %s to %s refused by Patroni (HTTP %d): %s", leader, candidate, rsp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+func restURL(address, p string) string {
+	return "http://" + net.JoinHostPort(address, strconv.Itoa(RESTPort)) + p
+}
+
+func restDo(ctx context.Context, method, url string, body any, into any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	rsp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer rsp.Body.Close() //nolint:errcheck // Read only.
+	if rsp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(io.LimitReader(rsp.Body, 512))
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, url, rsp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	if into != nil {
+		return json.NewDecoder(rsp.Body).Decode(into)
+	}
+	return nil
+}
+
+// clusterDrift compares the cluster-wide parameters in the DCS with the
+// node's and reports a restart PostgreSQL waits for. It returns "" when
+// Patroni does not answer: Observe reports that.
+func clusterDrift(ctx context.Context, n Node) string {
+	var cfg struct {
+		PostgreSQL struct {
+			Parameters map[string]any `json:"parameters"`
+		} `json:"postgresql"`
+	}
+	if err := restDo(ctx, http.MethodGet, restURL(n.Address, "/config"), nil, &cfg); err != nil {
+		return ""
+	}
+	want, _ := n.parameters()
+	for k, v := range want {
+		if fmt.Sprint(cfg.PostgreSQL.Parameters[k]) != v {
+			return fmt.Sprintf("cluster parameter %s is %v, want %s", k, cfg.PostgreSQL.Parameters[k], v)
+		}
+	}
+	var st struct {
+		PendingRestart bool `json:"pending_restart"`
+	}
+	if err := restDo(ctx, http.MethodGet, restURL(n.Address, "/patroni"), nil, &st); err == nil && st.PendingRestart {
+		return "PostgreSQL needs a restart for changed parameters"
+	}
+	return ""
+}
+
+// applyCluster sets the cluster-wide parameters in the DCS (a PATCH, as
+// patronictl edit-config does) and restarts PostgreSQL on this node when a
+// changed parameter requires it. Skipped while Patroni does not answer yet.
+func applyCluster(ctx context.Context, n Node) error {
+	if clusterDrift(ctx, n) == "" {
+		return nil
+	}
+	want, _ := n.parameters()
+	params := map[string]any{}
+	for k, v := range want {
+		params[k] = v
+	}
+	if err := restDo(ctx, http.MethodPatch, restURL(n.Address, "/config"), map[string]any{"postgresql": map[string]any{"parameters": params}}, nil); err != nil {
+		return fmt.Errorf("cannot set the cluster parameters: %w", err)
+	}
+	var st struct {
+		PendingRestart bool `json:"pending_restart"`
+	}
+	if err := restDo(ctx, http.MethodGet, restURL(n.Address, "/patroni"), nil, &st); err == nil && st.PendingRestart {
+		if err := restDo(ctx, http.MethodPost, restURL(n.Address, "/restart"), map[string]any{"restart_pending": true}, nil); err != nil {
+			return fmt.Errorf("cannot restart PostgreSQL for changed parameters: %w", err)
+		}
 	}
 	return nil
 }

@@ -30,17 +30,28 @@ func NewRole(s node.Spec) (node.Role, error) {
 		Cluster: s.Cluster, Name: s.Name, Address: s.Address, Members: members, Port: port,
 		Replication: s.Replication, BinDir: "/usr/lib/postgresql/" + major + "/bin", BaseDir: s.BaseDir,
 		AdminUser: AdminUser, AdminPassword: s.AdminPassword, ReplicationPassword: s.ReplicationPassword,
-		Parameters: s.Parameters, MemoryMiB: int32(s.MemoryMiB),
+		Parameters: s.Parameters, MemoryMiB: int32(s.MemoryMiB), TLS: s.TLS,
 	}}, nil
 }
 
 type role struct{ n Node }
 
 func (r role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error) {
-	return nil, Apply(ctx, h, r.n)
+	if err := Apply(ctx, h, r.n); err != nil {
+		return nil, err
+	}
+	return nil, applyCluster(ctx, r.n)
 }
 
-func (r role) Drifted(ctx context.Context, h host.Host) (string, error) { return Drifted(ctx, h, r.n) }
+// Drifted checks the host (files, services), then the cluster-wide
+// parameters and pending restarts through Patroni.
+func (r role) Drifted(ctx context.Context, h host.Host) (string, error) {
+	d, err := Drifted(ctx, h, r.n)
+	if d != "" || err != nil {
+		return d, err
+	}
+	return clusterDrift(ctx, r.n), nil
+}
 func (r role) Stop(ctx context.Context, h host.Host) error              { return Stop(ctx, h, r.n) }
 func (r role) ConfigSum() string                                        { return r.n.ConfigSum() }
 func (r role) AdminUser() string                                        { return AdminUser }
