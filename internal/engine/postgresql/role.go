@@ -52,9 +52,9 @@ func (r role) Drifted(ctx context.Context, h host.Host) (string, error) {
 	}
 	return clusterDrift(ctx, r.n), nil
 }
-func (r role) Stop(ctx context.Context, h host.Host) error              { return Stop(ctx, h, r.n) }
-func (r role) ConfigSum() string                                        { return r.n.ConfigSum() }
-func (r role) AdminUser() string                                        { return AdminUser }
+func (r role) Stop(ctx context.Context, h host.Host) error { return Stop(ctx, h, r.n) }
+func (r role) ConfigSum() string                           { return r.n.ConfigSum() }
+func (r role) AdminUser() string                           { return AdminUser }
 
 func (r role) Switchover(ctx context.Context, to string) error {
 	return Switchover(ctx, r.n.Address, r.n.Name, to)

@@ -188,4 +188,3 @@ func TestSwitchoverSequence(t *testing.T) {
 		}
 	}
 }
-
