@@ -157,13 +157,54 @@ if (add || drop) {
 `), nil
 }
 
+// series is the MongoDB release series of the spec's version (7.0.12 -> 7.0).
+func (r *role) series() string {
+	parts := strings.SplitN(r.s.Version, ".", 3)
+	if len(parts) < 2 {
+		return r.s.Version + ".0"
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// installScript installs mongod and mongosh from MongoDB's own repositories
+// (Debian, Ubuntu, RHEL family) when missing; the packaged mongod service
+// stays off, the node runs its own.
+func (r *role) installScript() string {
+	v := r.series()
+	return fmt.Sprintf(`set -e
+if command -v mongod >/dev/null && command -v mongosh >/dev/null; then exit 0; fi
+. /etc/os-release
+case " $ID $ID_LIKE " in
+  *" debian "*|*" ubuntu "*)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q && apt-get install -y -q --no-install-recommends curl gnupg ca-certificates
+    curl -fsSL https://pgp.mongodb.com/server-%[1]s.asc | gpg --dearmor --yes -o /usr/share/keyrings/mongodb-server-%[1]s.gpg
+    case "$ID" in
+      ubuntu) echo "deb [ signed-by=/usr/share/keyrings/mongodb-server-%[1]s.gpg ] https://repo.mongodb.org/apt/ubuntu $VERSION_CODENAME/mongodb-org/%[1]s multiverse" ;;
+      *) echo "deb [ signed-by=/usr/share/keyrings/mongodb-server-%[1]s.gpg ] https://repo.mongodb.org/apt/debian $VERSION_CODENAME/mongodb-org/%[1]s main" ;;
+    esac > /etc/apt/sources.list.d/mongodb-org-%[1]s.list
+    apt-get update -q && apt-get install -y -q mongodb-org-server mongodb-mongosh ;;
+  *" rhel "*|*" fedora "*|*" centos "*)
+    printf '[mongodb-org-%[1]s]
+name=MongoDB %[1]s
+baseurl=https://repo.mongodb.org/yum/redhat/$releasever/mongodb-org/%[1]s/$basearch/
+gpgcheck=1
+enabled=1
+gpgkey=https://pgp.mongodb.com/server-%[1]s.asc
+' > /etc/yum.repos.d/mongodb-org-%[1]s.repo
+    dnf install -y -q mongodb-org-server mongodb-mongosh ;;
+  *) echo "cannot install MongoDB on $ID: install mongodb-org-server and mongodb-mongosh %[1]s, then retry" >&2; exit 1 ;;
+esac
+systemctl disable --now mongod 2>/dev/null || true`, v)
+}
+
 // Apply installs the node: binaries checked, directories, keyfile and
 // mongod.conf (only rewritten when they differ), mongod started, and on the
 // bootstrap member the replica set formed and the root user created.
 func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error) {
 	pid := r.dir("pids", "mongod.pid")
 	steps := []struct{ name, cmd string }{
-		{"check binaries", "command -v mongod >/dev/null && command -v mongosh >/dev/null || { echo 'mongod or mongosh missing: install mongodb-org-server and mongodb-mongosh from repo.mongodb.org' >&2; exit 1; }"},
+		{"install packages", r.installScript()},
 		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s; chown -R mongodb:mongodb %s; chown root:root %s",
 			host.Quote(r.dir("data")), host.Quote(r.dir("log")), host.Quote(r.dir("pids")), host.Quote(r.s.BaseDir), host.Quote(r.dir("pids")))},
 	}

@@ -19,8 +19,8 @@ import (
 func spec(bootstrap bool) node.Spec {
 	return node.Spec{
 		Cluster: "orders", Name: "orders-0", Address: "10.0.0.10", Bootstrap: bootstrap, Replication: "sync",
-		Members:   []node.Member{{Name: "orders-0", Address: "10.0.0.10"}, {Name: "orders-1", Address: "10.0.0.11"}, {Name: "orders-2", Address: "10.0.0.12"}},
-		MemoryMiB: 4096, BaseDir: "/var/lib/quorum/team/orders/orders-0",
+		Members: []node.Member{{Name: "orders-0", Address: "10.0.0.10"}, {Name: "orders-1", Address: "10.0.0.11"}, {Name: "orders-2", Address: "10.0.0.12"}},
+		Version: "7.0", MemoryMiB: 4096, BaseDir: "/var/lib/quorum/team/orders/orders-0",
 		AdminPassword: "AdminSecret123", ReplicationPassword: "KeyfileSecret456",
 	}
 }
@@ -36,7 +36,7 @@ func TestApplyBootstrapMember(t *testing.T) {
 	}
 	base := "/var/lib/quorum/team/orders/orders-0"
 	want := []string{
-		"run check binaries",
+		"run install packages",
 		"run prepare directories",
 		"write " + base + "/keyfile 400 mongodb:mongodb",
 		"write " + base + "/mongod.conf 644 root:root",
@@ -182,5 +182,25 @@ func TestSwitchoverReconfig(t *testing.T) {
 	}}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestInstallScript(t *testing.T) {
+	s := spec(true)
+	s.Version = "7.0.14"
+	r, _ := NewRole(s)
+	got := r.(*role).installScript()
+	for _, want := range []string{
+		"if command -v mongod >/dev/null && command -v mongosh >/dev/null; then exit 0; fi",
+		"https://repo.mongodb.org/apt/debian $VERSION_CODENAME/mongodb-org/7.0 main",
+		"https://repo.mongodb.org/apt/ubuntu $VERSION_CODENAME/mongodb-org/7.0 multiverse",
+		"baseurl=https://repo.mongodb.org/yum/redhat/$releasever/mongodb-org/7.0/$basearch/",
+		"apt-get update -q && apt-get install -y -q mongodb-org-server mongodb-mongosh",
+		"dnf install -y -q mongodb-org-server mongodb-mongosh",
+		"systemctl disable --now mongod",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("install script lacks %q", want)
+		}
 	}
 }

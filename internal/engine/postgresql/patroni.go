@@ -229,8 +229,40 @@ postgresql:
 		net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)), net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)),
 		hosts, ttl, loopWait, retryTimeout, sync, sync, yamlMap(cluster, "        "),
 		net.JoinHostPort(n.Address, strconv.Itoa(n.Port)), net.JoinHostPort(n.Address, strconv.Itoa(n.Port)),
-		n.dir("data"), n.BinDir, n.dir("pgpass"), yamlMap(local, "    "),
+		n.dir("data"), n.dir("bin"), n.dir("pgpass"), yamlMap(local, "    "),
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), n.hba()))
+}
+
+// major is the PostgreSQL major version, from the Debian binary directory.
+func (n Node) major() string { return path.Base(path.Dir(n.BinDir)) }
+
+// binDirs are where the server binaries live: Debian/Ubuntu's packages,
+// then the PostgreSQL Global Development Group's RPMs on RHEL.
+func (n Node) binDirs() []string { return []string{n.BinDir, "/usr/pgsql-" + n.major() + "/bin"} }
+
+// installScript installs PostgreSQL, Patroni and etcd from the distribution
+// (Debian/Ubuntu) or PGDG and EPEL (RHEL family) when they are missing. The
+// packages' own services stay off: the node runs its own instances.
+func (n Node) installScript() string {
+	m := n.major()
+	return fmt.Sprintf(`set -e
+if { test -x %[1]s/postgres || test -x /usr/pgsql-%[2]s/bin/postgres; } && command -v patroni >/dev/null && command -v etcd >/dev/null; then exit 0; fi
+. /etc/os-release
+case " $ID $ID_LIKE " in
+  *" debian "*|*" ubuntu "*)
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/quorum.conf
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends postgresql-%[2]s patroni etcd-server
+    systemctl disable --now etcd patroni 2>/dev/null || true ;;
+  *" rhel "*|*" fedora "*|*" centos "*)
+    dnf install -y -q "https://download.postgresql.org/pub/repos/yum/reporpms/EL-$(rpm -E %%rhel)-$(uname -m)/pgdg-redhat-repo-latest.noarch.rpm" epel-release || true
+    dnf -qy module disable postgresql || true
+    dnf install -y -q postgresql%[2]s-server patroni patroni-etcd etcd
+    systemctl disable --now etcd patroni 2>/dev/null || true ;;
+  *) echo "cannot install PostgreSQL on $ID: install PostgreSQL %[2]s, Patroni and etcd, then retry" >&2; exit 1 ;;
+esac`, n.BinDir, m)
 }
 
 // Apply brings the node to its configuration: directories, etcd member,
@@ -238,7 +270,9 @@ postgresql:
 // it changes only what differs and restarts nothing that is healthy.
 func Apply(ctx context.Context, c host.Host, n Node) error {
 	steps := []struct{ name, cmd string }{
-		{"check binaries", fmt.Sprintf("test -x %s/postgres && command -v patroni >/dev/null && command -v etcd >/dev/null || { echo 'PostgreSQL, Patroni or etcd missing: install postgresql, patroni and etcd-server' >&2; exit 1; }", n.BinDir)},
+		{"install packages", n.installScript()},
+		{"link binaries", fmt.Sprintf("set -e; mkdir -p %s; for d in %s; do if test -x \"$d/postgres\"; then ln -sfn \"$d\" %s; exit 0; fi; done; echo 'no PostgreSQL server binaries found in %s' >&2; exit 1",
+			host.Quote(n.BaseDir), strings.Join(n.binDirs(), " "), host.Quote(n.dir("bin")), strings.Join(n.binDirs(), " or "))},
 		// Pid files stay root's: start-stop-daemon refuses to trust others.
 		// The socket directory is postgres' alone: local connections are
 		// trusted, so only that OS user (and root) may reach the socket.

@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/quorumdb/quorum/cluster/localdc"
+	"github.com/quorumdb/quorum/internal/engine/host/hosttest"
+	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/guestkeys"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
@@ -184,5 +188,49 @@ func TestClusterForms(t *testing.T) {
 	tc.applyAll(t)
 	if p := tc.waitHealthy(t, 10*time.Second); p != primary {
 		t.Errorf("re-applying moved the primary from %s to %s", primary, p)
+	}
+}
+
+// TestApplyStepsAndInstall pins the node's steps in order and the package
+// installation for both families (run for real only where packages are
+// missing, which is never the case here).
+func TestApplyStepsAndInstall(t *testing.T) {
+	n := Node{Cluster: "db", Name: "db-0", Address: "10.0.0.10", Port: 5432, BinDir: "/usr/lib/postgresql/15/bin", BaseDir: "/q/db-0",
+		Members: []Member{{Name: "db-0", Address: "10.0.0.10"}}, AdminUser: AdminUser, AdminPassword: "pw1", ReplicationPassword: "pw2",
+		TLS: &node.TLS{CA: []byte("CA"), Cert: []byte("CERT"), Key: []byte("KEY")}}
+	h := hosttest.New()
+	if err := Apply(context.Background(), h, n); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"run install packages", "run link binaries", "run prepare directories",
+		"write /q/db-0/tls/server.crt 600 postgres:postgres", "write /q/db-0/tls/server.key 600 postgres:postgres", "write /q/db-0/tls/ca.crt 600 postgres:postgres",
+		"write /q/db-0/patroni.yml 600 postgres:postgres", "run reload patroni", "run start etcd", "run start patroni"}
+	if diff := cmp.Diff(want, h.Log); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	inst := h.Commands["install packages"]
+	for _, s := range []string{
+		"test -x /usr/lib/postgresql/15/bin/postgres || test -x /usr/pgsql-15/bin/postgres",
+		"echo 'create_main_cluster = false'",
+		"apt-get install -y -q --no-install-recommends postgresql-15 patroni etcd-server",
+		"pgdg-redhat-repo-latest.noarch.rpm", "$(rpm -E %rhel)",
+		"dnf install -y -q postgresql15-server patroni patroni-etcd etcd",
+	} {
+		if !strings.Contains(inst, s) {
+			t.Errorf("install script lacks %q", s)
+		}
+	}
+	if got := h.Commands["link binaries"]; !strings.Contains(got, "for d in /usr/lib/postgresql/15/bin /usr/pgsql-15/bin; do") {
+		t.Errorf("link binaries: %s", got)
+	}
+	conf := string(h.Files["/q/db-0/patroni.yml"])
+	for _, s := range []string{"bin_dir: /q/db-0/bin", `ssl: "on"`, "- hostssl all all 0.0.0.0/0 scram-sha-256", "- hostssl replication replicator 10.0.0.10/32 scram-sha-256", "- host all replicator 0.0.0.0/0 reject",
+		"        max_connections: \"200\""} {
+		if !strings.Contains(conf, s) {
+			t.Errorf("patroni.yml lacks %q:\n%s", s, conf)
+		}
+	}
+	if strings.Contains(conf, "- host all all 0.0.0.0/0") {
+		t.Error("a non-TLS rule for clients remains with TLS on")
 	}
 }

@@ -180,6 +180,37 @@ func (r *role) AvailabilityGroupSQL() string {
 	return b.String()
 }
 
+// installScript installs SQL Server and its command-line tools from
+// Microsoft's repositories (Ubuntu, RHEL family; Microsoft publishes no
+// Debian packages) when missing. The version is the release year (2022).
+func (r *role) installScript() string {
+	v := cmpOr(r.s.Version, "2022")
+	return fmt.Sprintf(`set -e
+if test -x /opt/mssql/bin/sqlservr && test -x %[2]s; then exit 0; fi
+. /etc/os-release
+case " $ID $ID_LIKE " in
+  *" ubuntu "*)
+    export DEBIAN_FRONTEND=noninteractive ACCEPT_EULA=Y
+    apt-get update -q && apt-get install -y -q --no-install-recommends curl gnupg ca-certificates
+    curl -fsSL https://packages.microsoft.com/keys/microsoft.asc | gpg --dearmor --yes -o /usr/share/keyrings/microsoft-prod.gpg
+    curl -fsSL "https://packages.microsoft.com/config/ubuntu/$VERSION_ID/mssql-server-%[1]s.list" > /etc/apt/sources.list.d/mssql-server-%[1]s.list
+    curl -fsSL "https://packages.microsoft.com/config/ubuntu/$VERSION_ID/prod.list" > /etc/apt/sources.list.d/mssql-release.list
+    apt-get update -q && apt-get install -y -q mssql-server mssql-tools18 ;;
+  *" rhel "*|*" fedora "*|*" centos "*)
+    curl -fsSL -o /etc/yum.repos.d/mssql-server.repo "https://packages.microsoft.com/config/rhel/$(rpm -E %%rhel)/mssql-server-%[1]s.repo"
+    curl -fsSL -o /etc/yum.repos.d/mssql-release.repo "https://packages.microsoft.com/config/rhel/$(rpm -E %%rhel)/prod.repo"
+    ACCEPT_EULA=Y dnf install -y -q mssql-server mssql-tools18 ;;
+  *) echo "cannot install SQL Server on $ID: Microsoft ships it for Ubuntu and RHEL; install mssql-server %[1]s and mssql-tools18, then retry" >&2; exit 1 ;;
+esac`, v, sqlcmd)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 // Apply installs the node: packages checked, mssql.conf and the secrets
 // file written, setup run once, the service (re)started when its
 // configuration changed, then the certificate, endpoint and availability
@@ -189,7 +220,7 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 	if !r.s.Bootstrap && (len(r.s.Shared[SharedCert]) == 0 || len(r.s.Shared[SharedKey]) == 0) {
 		return nil, errors.New("waiting for the bootstrap member to publish the availability group certificate")
 	}
-	if _, err := h.Run(ctx, "check binaries", fmt.Sprintf("test -x /opt/mssql/bin/sqlservr && test -x %s || { echo 'SQL Server missing: install mssql-server and mssql-tools18 from packages.microsoft.com' >&2; exit 1; }", sqlcmd)); err != nil {
+	if _, err := h.Run(ctx, "install packages", r.installScript()); err != nil {
 		return nil, err
 	}
 	if _, err := h.Run(ctx, "prepare directories", fmt.Sprintf("set -e; mkdir -p %s; chown mssql:mssql %s; chmod 700 %s", host.Quote(r.s.BaseDir), host.Quote(r.s.BaseDir), host.Quote(r.s.BaseDir))); err != nil {

@@ -39,7 +39,7 @@ func TestApplyBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"run check binaries",
+		"run install packages",
 		"run prepare directories",
 		"write " + base + "/mssql.env 600 root:root",
 		"run setup",
@@ -185,6 +185,22 @@ func TestSwitchoverSequence(t *testing.T) {
 	for _, m := range []sqlmock.Sqlmock{pm, tm} {
 		if err := m.ExpectationsWereMet(); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+func TestInstallScript(t *testing.T) {
+	r, _ := NewRole(nodeSpec(true))
+	got := r.(*role).installScript()
+	for _, want := range []string{
+		"if test -x /opt/mssql/bin/sqlservr && test -x /opt/mssql-tools18/bin/sqlcmd; then exit 0; fi",
+		`https://packages.microsoft.com/config/ubuntu/$VERSION_ID/mssql-server-2022.list`,
+		`https://packages.microsoft.com/config/rhel/$(rpm -E %rhel)/mssql-server-2022.repo`,
+		"ACCEPT_EULA=Y dnf install -y -q mssql-server mssql-tools18",
+		"Microsoft ships it for Ubuntu and RHEL",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("install script lacks %q", want)
 		}
 	}
 }
