@@ -79,6 +79,12 @@ func (p *Platform) startCrossplane(ctx context.Context, s *State) error {
 		"core", "start",
 		"--enable-webhooks=false",
 		"--package-runtime=External",
+		// One HA database brings about 120 watch events on its XR in its
+		// first 40 s (its own status, 3 VMs, 3 nodes, users, databases,
+		// Secrets as they settle): over the default burst of 100, after
+		// which Crossplane drops them and the XR waits for its next poll
+		// (up to a minute) at every step. Measured; see the README.
+		"--circuit-breaker-burst=500",
 		"--xpkg-cache-dir=" + filepath.Join(p.StateDir, "xpkg-cache"),
 		"--tls-client-certs-dir=" + dir,
 		fmt.Sprintf("--metrics-port=%d", s.Ports["crossplane-metrics"]),

@@ -90,7 +90,9 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	if err != nil {
 		return nil, err
 	}
-	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace}, nil
+	target := sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey, Timeout: 5 * time.Second}
+	redial := func(ctx context.Context) (*sshexec.Client, error) { return sshexec.Dial(ctx, target) }
+	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial}, nil
 }
 
 // sharedPrefix marks the keys of the cluster Secret that members publish
@@ -145,6 +147,8 @@ type external struct {
 	spec      node.Spec
 	secret    dbv1alpha1.SecretKeySelector
 	namespace string
+	// redial checks whether the host still answers.
+	redial func(ctx context.Context) (*sshexec.Client, error)
 }
 
 func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalObservation, error) {
@@ -270,9 +274,31 @@ func (e *external) Update(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 	return managed.ExternalUpdate{}, nil
 }
 
+// stopTimeout bounds stopping a node's services on delete. Stopping takes
+// a few seconds; a host that stops answering mid-command is usually a VM
+// being deleted alongside its node.
+const stopTimeout = 45 * time.Second
+
 func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
 	dn.SetConditions(xpv2.Deleting())
-	return managed.ExternalDelete{}, e.role.Stop(ctx, e.ssh)
+	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	err := e.role.Stop(sctx, e.ssh)
+	if err == nil {
+		return managed.ExternalDelete{}, nil
+	}
+	// The host went away during the stop: with it gone there is nothing
+	// left to stop. A host that still answers gets the stop retried.
+	if e.redial != nil {
+		c, derr := e.redial(ctx)
+		if derr != nil && !errors.Is(derr, sshexec.ErrHostKeyMismatch) {
+			return managed.ExternalDelete{}, nil
+		}
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	return managed.ExternalDelete{}, err
 }
 
 func (e *external) Disconnect(context.Context) error { return e.ssh.Close() }

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
@@ -263,6 +264,16 @@ func (e *external) Update(ctx context.Context, vm *computev1alpha1.VirtualMachin
 
 func (e *external) Delete(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalDelete, error) {
 	vm.SetConditions(xpv2.Deleting())
+	// The database nodes on this VM stop their services first (cleanly,
+	// over SSH, while the host still answers): deleting a database deletes
+	// its VMs and nodes at once, and a VM gone first leaves its node's
+	// stop hanging on a dead connection.
+	if n, err := e.nodesOn(ctx, vm); err != nil {
+		return managed.ExternalDelete{}, err
+	} else if n != "" {
+		vm.SetConditions(xpv2.Deleting().WithMessage("waiting for DatabaseNode " + n + " to stop its services first"))
+		return managed.ExternalDelete{}, fmt.Errorf("waiting for DatabaseNode %s on this VM to stop its services first", n)
+	}
 	// No keys needed to delete: do not recreate the keys Secret now.
 	m := cloud.Machine{Name: meta.GetExternalName(vm), VirtualMachineParameters: vm.Spec.ForProvider}
 	if err := e.cloud.Delete(ctx, m); err != nil {
@@ -272,3 +283,24 @@ func (e *external) Delete(ctx context.Context, vm *computev1alpha1.VirtualMachin
 }
 
 func (e *external) Disconnect(context.Context) error { return nil }
+
+// nodesOn names a DatabaseNode still installed on the VM's address, or "".
+func (e *external) nodesOn(ctx context.Context, vm *computev1alpha1.VirtualMachine) (string, error) {
+	addrs := map[string]bool{}
+	if a := vm.Status.AtProvider.IPAddress; a != "" {
+		addrs[a] = true
+	}
+	if a := vm.Spec.ForProvider.Network.IPAddress; a != "" {
+		addrs[a] = true
+	}
+	l := &dbv1alpha1.DatabaseNodeList{}
+	if err := e.kube.List(ctx, l, client.InNamespace(vm.Namespace)); err != nil {
+		return "", fmt.Errorf("cannot list the DatabaseNodes that may run on this VM: %w", err)
+	}
+	for _, n := range l.Items {
+		if addrs[n.Spec.ForProvider.Host] {
+			return n.Name, nil
+		}
+	}
+	return "", nil
+}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud/vsphere"
 )
@@ -43,6 +44,9 @@ func kube(t *testing.T) *fake.ClientBuilder {
 	t.Helper()
 	s := runtime.NewScheme()
 	if err := corev1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := dbv1alpha1.SchemeBuilder.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
 	return fake.NewClientBuilder().WithScheme(s)
@@ -128,6 +132,21 @@ func TestObserve(t *testing.T) {
 		}
 		if obs, _ := e.Observe(ctx, vm); !obs.ResourceUpToDate {
 			t.Error("want up to date after Update")
+		}
+		// A database node on the VM stops first: deletion waits for it.
+		dn := &dbv1alpha1.DatabaseNode{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "orders-0"},
+			Spec: dbv1alpha1.DatabaseNodeSpec{ForProvider: dbv1alpha1.DatabaseNodeParameters{Host: "10.77.0.21"}}}
+		if err := e.kube.Create(ctx, dn); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Delete(ctx, vm); err == nil || !strings.Contains(err.Error(), "waiting for DatabaseNode orders-0 on this VM to stop its services first") {
+			t.Fatalf("Delete with a node on the VM: %v", err)
+		}
+		if obs, _ := e.Observe(ctx, vm); !obs.ResourceExists {
+			t.Fatal("the VM went before its database node")
+		}
+		if err := e.kube.Delete(ctx, dn); err != nil {
+			t.Fatal(err)
 		}
 		if _, err := e.Delete(ctx, vm); err != nil {
 			t.Fatal(err)
