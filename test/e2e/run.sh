@@ -9,9 +9,9 @@ export QUORUM_STATE_DIR=$state QUORUM_BIN_DIR=$root/bin QUORUM_REPO=$root
 
 cleanup() {
   rc=$?
-  if [ $rc -ne 0 ] && [ -d "$state/logs" ]; then
-    mkdir -p "$root/_output/e2e-logs" && cp -r "$state/logs/." "$root/_output/e2e-logs/"
-    echo "e2e failed; component logs copied to _output/e2e-logs" >&2
+  if [ -d "$state/logs" ]; then
+    rm -rf "$root/_output/e2e-logs" && mkdir -p "$root/_output/e2e-logs" && cp -r "$state/logs/." "$root/_output/e2e-logs/"
+    [ $rc -eq 0 ] || echo "e2e failed; component logs copied to _output/e2e-logs" >&2
   fi
   quorum-local down >/dev/null
   exit $rc

@@ -16,11 +16,24 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 )
 
 // Setup adds a managed reconciler for obj's kind (gvk) with connector c.
 // list is the kind's list type, for the managed resource state metrics.
 func Setup[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schema.GroupVersionKind, obj T, list resource.ManagedList, c managed.TypedExternalConnector[T], extra ...managed.ReconcilerOption) error {
+	return SetupWatching(mgr, o, gvk, obj, list, c, nil, extra...)
+}
+
+// A Watch reconciles resources of the kind when another object changes.
+type Watch struct {
+	Object  client.Object
+	Handler handler.EventHandler
+}
+
+// SetupWatching is Setup with extra watches.
+func SetupWatching[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schema.GroupVersionKind, obj T, list resource.ManagedList, c managed.TypedExternalConnector[T], watches []Watch, extra ...managed.ReconcilerOption) error {
 	name := managed.ControllerName(gvk.GroupKind().String())
 	opts := []managed.ReconcilerOption{
 		managed.WithTypedExternalConnector[T](c),
@@ -40,12 +53,15 @@ func Setup[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schem
 		}
 	}
 	r := managed.NewReconciler(mgr, resource.ManagedKind(gvk), append(opts, extra...)...)
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
 		WithEventFilter(resource.DesiredStateChanged()).
-		For(obj).
-		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
+		For(obj)
+	for _, w := range watches {
+		b = b.Watches(w.Object, w.Handler)
+	}
+	return b.Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
 }
 
 // Gone is the external client of a resource being deleted whose external

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
@@ -19,8 +20,12 @@ import (
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
@@ -48,9 +53,44 @@ type Dialer func(ctx context.Context, spec v1alpha1.ProviderConfigSpec, creds []
 // Setup adds the VirtualMachine controller. dial builds platform clients.
 func Setup(mgr ctrl.Manager, o controller.Options, dial Dialer) error {
 	c := &connector{kube: mgr.GetClient(), usage: resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}), dial: cached(dial)}
-	return mrsetup.Setup(mgr, o, computev1alpha1.VirtualMachineGroupVersionKind, &computev1alpha1.VirtualMachine{}, &computev1alpha1.VirtualMachineList{}, c,
-		managed.WithInitializers(externalName{}))
+	// A VM waiting for its database nodes to stop is reconciled as soon as
+	// the last of them is gone rather than after its error backoff, and once
+	// more shortly after to confirm its own deletion (the reconciler's
+	// confirmation requeue is rate-limited, by then to half a minute).
+	vmsOn := func(ctx context.Context, dn *dbv1alpha1.DatabaseNode) []reconcile.Request {
+		l := &computev1alpha1.VirtualMachineList{}
+		if err := mgr.GetClient().List(ctx, l, client.InNamespace(dn.Namespace)); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for _, vm := range l.Items {
+			if vm.DeletionTimestamp != nil && (vm.Status.AtProvider.IPAddress == dn.Spec.ForProvider.Host || vm.Spec.ForProvider.Network.IPAddress == dn.Spec.ForProvider.Host) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}})
+			}
+		}
+		return out
+	}
+	nodeGone := mrsetup.Watch{Object: &dbv1alpha1.DatabaseNode{}, Handler: handler.Funcs{
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			dn, ok := e.Object.(*dbv1alpha1.DatabaseNode)
+			if !ok {
+				return
+			}
+			for _, r := range vmsOn(ctx, dn) {
+				q.Add(r)
+				// Not AddAfter: the queue folds it into the Add above, still
+				// pending, and the confirmation would wait for the backoff.
+				time.AfterFunc(confirmDeleteAfter, func() { q.Add(r) })
+			}
+		},
+	}}
+	return mrsetup.SetupWatching(mgr, o, computev1alpha1.VirtualMachineGroupVersionKind, &computev1alpha1.VirtualMachine{}, &computev1alpha1.VirtualMachineList{}, c,
+		[]mrsetup.Watch{nodeGone}, managed.WithInitializers(externalName{}))
 }
+
+// confirmDeleteAfter is when a VM released by its last database node is
+// looked at again to confirm it is gone.
+const confirmDeleteAfter = 3 * time.Second
 
 // externalName names the VM on its platform <namespace>-<name>: unique across
 // namespaces, and known before the create call so a VM created just before a
