@@ -132,6 +132,9 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
+# Guests share this machine's filesystem: engine roles must not install
+# packages into it (their install scripts stop when this is set).
+SetEnv QUORUM_SHARED_HOST=1
 `, g.Address, dir, dir, dir)),
 	}
 	for name, b := range files {

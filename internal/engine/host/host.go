@@ -53,3 +53,4 @@ func Stop(pidfiles ...string) string {
 	}
 	return b.String()
 }
+

@@ -198,6 +198,7 @@ func TestInstallScript(t *testing.T) {
 		"apt-get update -q && apt-get install -y -q mongodb-org-server mongodb-mongosh",
 		"dnf install -y -q mongodb-org-server mongodb-mongosh",
 		"systemctl disable --now mongod",
+		`if [ -n "${QUORUM_SHARED_HOST:-}" ]; then`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("install script lacks %q", want)

@@ -212,6 +212,7 @@ func TestApplyStepsAndInstall(t *testing.T) {
 	for _, s := range []string{
 		"test -x /usr/lib/postgresql/15/bin/postgres || test -x /usr/pgsql-15/bin/postgres",
 		"echo 'create_main_cluster = false'",
+		`if [ -n "${QUORUM_SHARED_HOST:-}" ]; then`,
 		"apt-get install -y -q --no-install-recommends postgresql-15 patroni etcd-server",
 		"pgdg-redhat-repo-latest.noarch.rpm", "$(rpm -E %rhel)",
 		"dnf install -y -q postgresql15-server patroni patroni-etcd etcd",

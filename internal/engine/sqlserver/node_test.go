@@ -198,6 +198,7 @@ func TestInstallScript(t *testing.T) {
 		`https://packages.microsoft.com/config/rhel/$(rpm -E %rhel)/mssql-server-2022.repo`,
 		"ACCEPT_EULA=Y dnf install -y -q mssql-server mssql-tools18",
 		"Microsoft ships it for Ubuntu and RHEL",
+		`if [ -n "${QUORUM_SHARED_HOST:-}" ]; then`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("install script lacks %q", want)
