@@ -179,7 +179,9 @@ case " $ID $ID_LIKE " in
   *" debian "*|*" ubuntu "*)
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q && apt-get install -y -q --no-install-recommends curl gnupg ca-certificates
-    curl -fsSL https://pgp.mongodb.com/server-%[1]s.asc | gpg --dearmor --yes -o /usr/share/keyrings/mongodb-server-%[1]s.gpg
+    key=$(mktemp); trap 'rm -f "$key"' EXIT
+    curl -fsSL -o "$key" https://pgp.mongodb.com/server-%[1]s.asc
+    gpg --dearmor --yes -o /usr/share/keyrings/mongodb-server-%[1]s.gpg "$key"
     case "$ID" in
       ubuntu) echo "deb [ signed-by=/usr/share/keyrings/mongodb-server-%[1]s.gpg ] https://repo.mongodb.org/apt/ubuntu $VERSION_CODENAME/mongodb-org/%[1]s multiverse" ;;
       *) echo "deb [ signed-by=/usr/share/keyrings/mongodb-server-%[1]s.gpg ] https://repo.mongodb.org/apt/debian $VERSION_CODENAME/mongodb-org/%[1]s main" ;;

@@ -193,9 +193,11 @@ case " $ID $ID_LIKE " in
   *" ubuntu "*)
     export DEBIAN_FRONTEND=noninteractive ACCEPT_EULA=Y
     apt-get update -q && apt-get install -y -q --no-install-recommends curl gnupg ca-certificates
-    curl -fsSL https://packages.microsoft.com/keys/microsoft.asc | gpg --dearmor --yes -o /usr/share/keyrings/microsoft-prod.gpg
-    curl -fsSL "https://packages.microsoft.com/config/ubuntu/$VERSION_ID/mssql-server-%[1]s.list" > /etc/apt/sources.list.d/mssql-server-%[1]s.list
-    curl -fsSL "https://packages.microsoft.com/config/ubuntu/$VERSION_ID/prod.list" > /etc/apt/sources.list.d/mssql-release.list
+    key=$(mktemp); trap 'rm -f "$key"' EXIT
+    curl -fsSL -o "$key" https://packages.microsoft.com/keys/microsoft.asc
+    gpg --dearmor --yes -o /usr/share/keyrings/microsoft-prod.gpg "$key"
+    curl -fsSL -o /etc/apt/sources.list.d/mssql-server-%[1]s.list "https://packages.microsoft.com/config/ubuntu/$VERSION_ID/mssql-server-%[1]s.list"
+    curl -fsSL -o /etc/apt/sources.list.d/mssql-release.list "https://packages.microsoft.com/config/ubuntu/$VERSION_ID/prod.list"
     apt-get update -q && apt-get install -y -q mssql-server mssql-tools18 ;;
   *" rhel "*|*" fedora "*|*" centos "*)
     curl -fsSL -o /etc/yum.repos.d/mssql-server.repo "https://packages.microsoft.com/config/rhel/$(rpm -E %%rhel)/mssql-server-%[1]s.repo"
