@@ -53,4 +53,3 @@ func Stop(pidfiles ...string) string {
 	}
 	return b.String()
 }
-
