@@ -5,6 +5,7 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/quorumdb/quorum/internal/controller/backup"
 	"github.com/quorumdb/quorum/internal/controller/config"
 	"github.com/quorumdb/quorum/internal/controller/database"
 	"github.com/quorumdb/quorum/internal/controller/databasenode"
@@ -17,6 +18,7 @@ import (
 func Setup(mgr ctrl.Manager, o controller.Options) error {
 	for _, setup := range []func(ctrl.Manager, controller.Options) error{
 		config.Setup,
+		backup.Setup,
 		func(mgr ctrl.Manager, o controller.Options) error { return databasenode.Setup(mgr, o, engine.Nodes) },
 		func(mgr ctrl.Manager, o controller.Options) error { return user.Setup(mgr, o, engine.Accounts) },
 		func(mgr ctrl.Manager, o controller.Options) error { return database.Setup(mgr, o, engine.Accounts) },

@@ -74,6 +74,9 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 		return nil, err
 	}
 	spec := nodeSpec(dn, shared)
+	if spec.Backup, err = backupRepo(ctx, c.kube, dn); err != nil {
+		return nil, err
+	}
 	if p.TLS != nil {
 		if spec.TLS, err = c.tls(ctx, dn); err != nil {
 			return nil, err
@@ -93,6 +96,45 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	target := sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey, Timeout: 5 * time.Second}
 	redial := func(ctx context.Context) (*sshexec.Client, error) { return sshexec.Dial(ctx, target) }
 	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial}, nil
+}
+
+// SpecFor is a node's spec without its cluster's secrets, for controllers
+// that act on a node's host without configuring it (backups).
+func SpecFor(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode) (node.Spec, error) {
+	s := nodeSpec(dn, nil)
+	var err error
+	s.Backup, err = backupRepo(ctx, kube, dn)
+	return s, err
+}
+
+// NodeDir is where a node keeps its files on its host.
+func NodeDir(namespace, cluster, member string) string {
+	return path.Join(BaseDir, namespace, cluster, member)
+}
+
+// backupRepo is the node's backup repository with its credentials. A
+// relative filesystem path is taken under the provider's node base
+// directory.
+func backupRepo(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode) (*node.BackupRepo, error) {
+	b := dn.Spec.ForProvider.Backup
+	if b == nil {
+		return nil, nil
+	}
+	r := &node.BackupRepo{Type: b.Type, Path: b.Path, Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, RetentionFull: int(b.RetentionFull)}
+	if (r.Type == "filesystem" || r.Type == "") && !path.IsAbs(r.Path) {
+		r.Path = path.Join(BaseDir, r.Path)
+	}
+	if ref := b.CredentialsSecretRef; ref != nil {
+		s := &corev1.Secret{}
+		if err := kube.Get(ctx, client.ObjectKey{Namespace: dn.Namespace, Name: ref.Name}, s); err != nil {
+			return nil, fmt.Errorf("cannot read the backup credentials Secret %s named by spec.forProvider.backup.credentialsSecretRef: %w", ref.Name, err)
+		}
+		r.Credentials = map[string]string{}
+		for k, v := range s.Data {
+			r.Credentials[k] = string(v)
+		}
+	}
+	return r, nil
 }
 
 // sharedPrefix marks the keys of the cluster Secret that members publish
@@ -122,7 +164,7 @@ func nodeSpec(dn *dbv1alpha1.DatabaseNode, secret map[string][]byte) node.Spec {
 		Cluster: p.Cluster.Name, Name: self, Address: p.Host, Port: int(p.Port), Members: members,
 		Bootstrap: p.Cluster.BootstrapRole == "primary", Replication: p.Cluster.Replication,
 		Version: p.Version, CPUs: int(p.CPUs), MemoryMiB: int(p.MemoryMiB), Parameters: p.Parameters,
-		BaseDir:       path.Join(BaseDir, dn.Namespace, p.Cluster.Name, self),
+		BaseDir:       NodeDir(dn.Namespace, p.Cluster.Name, self),
 		AdminPassword: string(secret[p.AdminPasswordSecretRef.Key]), ReplicationPassword: string(secret[keyReplicationPassword]),
 		Shared: shared,
 	}

@@ -37,6 +37,24 @@ type Spec struct {
 	Shared map[string][]byte
 	// TLS for client and replication connections, nil for none.
 	TLS *TLS
+	// Backup repository the node archives to, nil for none.
+	Backup *BackupRepo
+}
+
+// BackupRepo is where a cluster's backups and archived logs go.
+type BackupRepo struct {
+	// Type is filesystem, s3, azure or gcs.
+	Type string
+	// Path is absolute on the node (filesystem) or in the bucket.
+	Path     string
+	Bucket   string
+	Endpoint string
+	Region   string
+	// RetentionFull is how many full backups are kept.
+	RetentionFull int
+	// Credentials of the store (for s3: key and secret; azure: account and
+	// key; gcs: the service account key JSON).
+	Credentials map[string]string
 }
 
 // TLS is the node's certificate and its cluster's CA, PEM.

@@ -52,6 +52,8 @@ type Node struct {
 	// TLS, when set, turns on SSL and makes every TCP client and replication
 	// connection use it (hostssl only).
 	TLS *node.TLS
+	// Backup, when set, archives WAL to the repository with pgBackRest.
+	Backup *node.BackupRepo
 }
 
 // Ports of the node's services.
@@ -117,6 +119,9 @@ func (n Node) parameters() (cluster, local map[string]string) {
 		all["effective_cache_size"] = fmt.Sprintf("%dMB", n.MemoryMiB*3/4)
 	}
 	for k, v := range n.Parameters {
+		all[k] = v
+	}
+	for k, v := range n.backupParameters() {
 		all[k] = v
 	}
 	if n.TLS != nil {
@@ -185,6 +190,12 @@ func (n Node) PatroniConfig() []byte {
 		// this file and Patroni reloads PostgreSQL.
 		sum := sha256.Sum256(append(append(append([]byte{}, n.TLS.Cert...), n.TLS.Key...), n.TLS.CA...))
 		tlsNote = "# tls: " + hex.EncodeToString(sum[:8]) + "\n"
+	}
+	if c := n.PgBackRestConfig(); c != nil {
+		// Likewise for the backup configuration, which has no reload of its
+		// own: drift in it shows as drift in this file.
+		sum := sha256.Sum256(c)
+		tlsNote += "# backup: " + hex.EncodeToString(sum[:8]) + "\n"
 	}
 	return []byte(fmt.Sprintf(`%sscope: %s
 name: %s
@@ -291,6 +302,19 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 			content []byte
 		}{{"server.crt", n.TLS.Cert}, {"server.key", n.TLS.Key}, {"ca.crt", n.TLS.CA}} {
 			if _, err := c.WriteFile(ctx, n.dir("tls", f.name), f.content, 0o600, "postgres:postgres"); err != nil {
+				return err
+			}
+		}
+	}
+	if conf := n.PgBackRestConfig(); conf != nil {
+		if _, err := c.Run(ctx, "prepare backup directories", n.backupDirs()); err != nil {
+			return err
+		}
+		if _, err := c.WriteFile(ctx, n.backupConf(), conf, 0o600, "postgres:postgres"); err != nil {
+			return err
+		}
+		if n.Backup.Type == "gcs" {
+			if _, err := c.WriteFile(ctx, n.dir("gcs-key.json"), []byte(n.Backup.Credentials["key.json"]), 0o600, "postgres:postgres"); err != nil {
 				return err
 			}
 		}

@@ -33,6 +33,12 @@ type testCluster struct {
 // node to each over SSH, as the DatabaseNode controller does.
 func newCluster(t *testing.T, replication string) *testCluster {
 	t.Helper()
+	return newClusterWith(t, replication, nil)
+}
+
+// newClusterWith is newCluster with each node adjusted before it is applied.
+func newClusterWith(t *testing.T, replication string, adjust func(base string, n *Node)) *testCluster {
+	t.Helper()
 	if err := localdc.Check(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("local datacenter unavailable: %v", err)
@@ -79,6 +85,9 @@ func newCluster(t *testing.T, replication string) *testCluster {
 			BinDir: "/usr/lib/postgresql/15/bin", BaseDir: filepath.Join(base, "nodes", m.Name),
 			AdminUser: "quorum_admin", AdminPassword: adminPassword, ReplicationPassword: "repl-Pw-for-tests", MemoryMiB: 512,
 		})
+		if adjust != nil {
+			adjust(base, &tc.nodes[len(tc.nodes)-1])
+		}
 	}
 	tc.applyAll(t)
 	return tc

@@ -14,9 +14,18 @@ const AdminUser = "quorum_admin"
 
 // NewRole is PostgreSQL's node.Factory: Patroni with a per-cluster etcd.
 func NewRole(s node.Spec) (node.Role, error) {
+	n, err := NodeFor(s)
+	if err != nil {
+		return nil, err
+	}
+	return role{n}, nil
+}
+
+// NodeFor is the PostgreSQL node a spec describes.
+func NodeFor(s node.Spec) (Node, error) {
 	major, _, _ := strings.Cut(s.Version, ".")
 	if major == "" {
-		return nil, fmt.Errorf("spec.forProvider.version %q: give a PostgreSQL major version such as 15", s.Version)
+		return Node{}, fmt.Errorf("spec.forProvider.version %q: give a PostgreSQL major version such as 15", s.Version)
 	}
 	port := s.Port
 	if port == 0 {
@@ -26,12 +35,12 @@ func NewRole(s node.Spec) (node.Role, error) {
 	for i, m := range s.Members {
 		members[i] = Member(m)
 	}
-	return role{Node{
+	return Node{
 		Cluster: s.Cluster, Name: s.Name, Address: s.Address, Members: members, Port: port,
 		Replication: s.Replication, BinDir: "/usr/lib/postgresql/" + major + "/bin", BaseDir: s.BaseDir,
 		AdminUser: AdminUser, AdminPassword: s.AdminPassword, ReplicationPassword: s.ReplicationPassword,
-		Parameters: s.Parameters, MemoryMiB: int32(s.MemoryMiB), TLS: s.TLS,
-	}}, nil
+		Parameters: s.Parameters, MemoryMiB: int32(s.MemoryMiB), TLS: s.TLS, Backup: s.Backup,
+	}, nil
 }
 
 type role struct{ n Node }
@@ -40,7 +49,15 @@ func (r role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error)
 	if err := Apply(ctx, h, r.n); err != nil {
 		return nil, err
 	}
-	return nil, applyCluster(ctx, r.n)
+	if err := applyCluster(ctx, r.n); err != nil {
+		return nil, err
+	}
+	// The stanza is created from the primary once it runs; replicas and a
+	// primary still starting leave it to a later pass.
+	if st, _, err := Observe(ctx, r.n.Address); err == nil && st.Role == "primary" && st.State == "running" {
+		return nil, EnsureStanza(ctx, h, r.n)
+	}
+	return nil, nil
 }
 
 // Drifted checks the host (files, services), then the cluster-wide
