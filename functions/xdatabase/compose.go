@@ -295,7 +295,11 @@ func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) 
 func (p *plan) backupRepository() *dbv1alpha1.BackupRepository {
 	r, ok := p.in.BackupRepository[p.spec.Platform]
 	if !ok {
-		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "/var/lib/quorum/backup/" + p.namespace + "/" + p.name, RetentionFull: p.spec.Backup.RetentionDays}
+		// A relative path is taken by the provider under its node base
+		// directory. A filesystem repository is for single hosts and tests:
+		// HA clusters in production need one all nodes reach (s3, azure,
+		// gcs), set per platform in the function's input.
+		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "backup/" + p.namespace + "/" + p.name, RetentionFull: p.spec.Backup.RetentionDays}
 	}
 	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + p.name, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region, RetentionFull: p.spec.Backup.RetentionDays}
 	if r.CredentialsSecretName != "" {
