@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,17 +159,33 @@ func (e *external) Observe(ctx context.Context, b *dbv1alpha1.Backup) (managed.E
 	}
 	if b.Spec.ForProvider.Schedule == "" {
 		// One set: it exists once started (running, or in the repository).
-		exists := found || (info.Running && b.Status.AtProvider.Started != nil)
-		return managed.ExternalObservation{ResourceExists: exists, ResourceUpToDate: true}, nil
+		return managed.ExternalObservation{ResourceExists: found || info.Running, ResourceUpToDate: true}, nil
 	}
-	if b.Status.AtProvider.LastScheduled == nil {
+	// A schedule's state is read back from the repository, not only from
+	// status (status written while creating does not survive the
+	// reconciler's annotation update): its sets are annotated with the
+	// schedule tick that started them.
+	if found {
+		if _, ts, ok := strings.Cut(set.Annotation, "/"); ok {
+			if sec, err := strconv.ParseInt(ts, 10, 64); err == nil {
+				t := metav1.NewTime(time.Unix(sec, 0).UTC())
+				if b.Status.AtProvider.LastScheduled == nil || b.Status.AtProvider.LastScheduled.Before(&t) {
+					b.Status.AtProvider.LastScheduled = &t
+				}
+			}
+		}
+	}
+	if !found && !info.Running {
 		return managed.ExternalObservation{ResourceExists: false}, nil
+	}
+	if info.Running || b.Status.AtProvider.LastScheduled == nil {
+		return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: true}, nil
 	}
 	due, err := e.due(b)
 	if err != nil {
 		return managed.ExternalObservation{}, err
 	}
-	return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: !due || info.Running}, nil
+	return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: !due}, nil
 }
 
 // due reports whether the schedule has ticked since the last backup it
