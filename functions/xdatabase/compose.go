@@ -284,6 +284,7 @@ func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) 
 	}
 	if p.tier.Backups {
 		params.Backup = p.backupRepository()
+		params.Backup.SkipFinalBackup = p.spec.SkipFinalBackup
 	}
 	node := &dbv1alpha1.DatabaseNode{
 		ObjectMeta: p.meta(nodeName(p.name, i), "node"),

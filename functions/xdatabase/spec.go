@@ -15,6 +15,7 @@ type Spec struct {
 	Users              []UserSpec        `json:"users,omitempty"`
 	Databases          []DatabaseSpec    `json:"databases,omitempty"`
 	Backup             BackupSpec        `json:"backup,omitempty"`
+	SkipFinalBackup    bool              `json:"skipFinalBackup,omitempty"`
 	DeletionProtection bool              `json:"deletionProtection,omitempty"`
 	Parameters         map[string]string `json:"parameters,omitempty"`
 	MaintenanceWindow  *Window           `json:"maintenanceWindow,omitempty"`

@@ -82,6 +82,12 @@ type BackupRepository struct {
 	// +optional
 	// +kubebuilder:default=7
 	RetentionFull int32 `json:"retentionFull,omitempty"`
+
+	// SkipFinalBackup deletes the cluster's primary without first taking a
+	// full backup of it. By default deleting the primary's node takes one,
+	// and a failed final backup blocks the deletion.
+	// +optional
+	SkipFinalBackup bool `json:"skipFinalBackup,omitempty"`
 }
 
 // DatabaseNodeParameters are the desired state of a database node.

@@ -19,8 +19,10 @@ import (
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
@@ -39,7 +41,27 @@ var BaseDir = "/var/lib/quorum"
 
 // Setup adds the DatabaseNode controller.
 func Setup(mgr ctrl.Manager, o controller.Options, roles map[string]node.Factory) error {
-	return mrsetup.Setup(mgr, o, dbv1alpha1.DatabaseNodeGroupVersionKind, &dbv1alpha1.DatabaseNode{}, &dbv1alpha1.DatabaseNodeList{}, &connector{kube: mgr.GetClient(), roles: roles})
+	// Replicas waiting for their primary to back up and stop go as soon
+	// as it has.
+	released := mrsetup.WhenDeleted(&dbv1alpha1.DatabaseNode{}, func(ctx context.Context, o client.Object) []reconcile.Request {
+		gone, ok := o.(*dbv1alpha1.DatabaseNode)
+		if !ok {
+			return nil
+		}
+		l := &dbv1alpha1.DatabaseNodeList{}
+		if err := mgr.GetClient().List(ctx, l, client.InNamespace(gone.Namespace)); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for _, dn := range l.Items {
+			if dn.DeletionTimestamp != nil && dn.Name != gone.Name && dn.Spec.ForProvider.Cluster.Name == gone.Spec.ForProvider.Cluster.Name {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: dn.Namespace, Name: dn.Name}})
+			}
+		}
+		return out
+	}, 3*time.Second)
+	return mrsetup.SetupWatching(mgr, o, dbv1alpha1.DatabaseNodeGroupVersionKind, &dbv1alpha1.DatabaseNode{}, &dbv1alpha1.DatabaseNodeList{}, &connector{kube: mgr.GetClient(), roles: roles},
+		[]mrsetup.Watch{released})
 }
 
 type connector struct {
@@ -73,6 +95,10 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	if err != nil {
 		return nil, err
 	}
+	clusterSecret := &corev1.Secret{}
+	if err := c.kube.Get(ctx, client.ObjectKey{Namespace: dn.Namespace, Name: p.AdminPasswordSecretRef.Name}, clusterSecret); err != nil {
+		return nil, fmt.Errorf("cannot read the cluster Secret %s: %w", p.AdminPasswordSecretRef.Name, err)
+	}
 	spec := nodeSpec(dn, shared)
 	if spec.Backup, err = backupRepo(ctx, c.kube, dn); err != nil {
 		return nil, err
@@ -95,7 +121,7 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	}
 	target := sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey, Timeout: 5 * time.Second}
 	redial := func(ctx context.Context) (*sshexec.Client, error) { return sshexec.Dial(ctx, target) }
-	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial}, nil
+	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial, clusterID: string(clusterSecret.UID)}, nil
 }
 
 // SpecFor is a node's spec without its cluster's secrets, for controllers
@@ -120,7 +146,7 @@ func backupRepo(ctx context.Context, kube client.Client, dn *dbv1alpha1.Database
 	if b == nil {
 		return nil, nil
 	}
-	r := &node.BackupRepo{Type: b.Type, Path: b.Path, Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, RetentionFull: int(b.RetentionFull)}
+	r := &node.BackupRepo{Type: b.Type, Path: b.Path, Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, RetentionFull: int(b.RetentionFull), SkipFinal: b.SkipFinalBackup}
 	if (r.Type == "filesystem" || r.Type == "") && !path.IsAbs(r.Path) {
 		r.Path = path.Join(BaseDir, r.Path)
 	}
@@ -191,6 +217,9 @@ type external struct {
 	namespace string
 	// redial checks whether the host still answers.
 	redial func(ctx context.Context) (*sshexec.Client, error)
+	// clusterID identifies this incarnation of the cluster (its shared
+	// Secret's UID).
+	clusterID string
 }
 
 func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalObservation, error) {
@@ -323,6 +352,51 @@ const stopTimeout = 45 * time.Second
 
 func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
 	dn.SetConditions(xpv2.Deleting())
+	// The cluster's data leaves with a final full backup unless the spec
+	// opts out; a failed one blocks the deletion rather than lose data. The
+	// primary takes it and stops first: replicas wait for it, so that the
+	// primary keeps its DCS quorum (and its role) while backing up.
+	if fb, ok := e.role.(node.FinalBackuper); ok && e.spec.Backup != nil && !e.spec.Backup.SkipFinal {
+		if dn.Status.AtProvider.Role != "primary" {
+			if p, err := e.otherPrimary(ctx, dn); err != nil {
+				return managed.ExternalDelete{}, err
+			} else if p != "" {
+				dn.SetConditions(xpv2.Deleting().WithMessage("waiting for primary " + p + " to take the final backup and stop first"))
+				return managed.ExternalDelete{}, fmt.Errorf("waiting for primary %s to take the final backup and stop first", p)
+			}
+			return e.stop(ctx, dn)
+		}
+		// One final backup per cluster incarnation: a replica promoted
+		// while the cluster goes finds it done.
+		done, err := fb.FinalBackup(ctx, e.ssh, "final/"+e.clusterID)
+		if err != nil {
+			return managed.ExternalDelete{}, fmt.Errorf("final backup before deletion failed (set skipFinalBackup: true on the XDatabase to delete without one): %w", err)
+		}
+		if !done {
+			dn.SetConditions(xpv2.Deleting().WithMessage("taking a final full backup before stopping"))
+			return managed.ExternalDelete{}, errors.New("taking a final full backup before stopping; deletion continues when it is in the repository")
+		}
+	}
+	return e.stop(ctx, dn)
+}
+
+// otherPrimary names another node of the same cluster that is primary and
+// still exists, or "".
+func (e *external) otherPrimary(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (string, error) {
+	l := &dbv1alpha1.DatabaseNodeList{}
+	if err := e.kube.List(ctx, l, client.InNamespace(dn.Namespace)); err != nil {
+		return "", fmt.Errorf("cannot list the cluster's nodes: %w", err)
+	}
+	for _, o := range l.Items {
+		if o.Name != dn.Name && o.Spec.ForProvider.Cluster.Name == dn.Spec.ForProvider.Cluster.Name && o.Status.AtProvider.Role == "primary" {
+			return o.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// stop stops the node's services.
+func (e *external) stop(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
 	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
 	err := e.role.Stop(sctx, e.ssh)

@@ -6,6 +6,7 @@ package mrsetup
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
@@ -17,7 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/client-go/util/workqueue"
+	ctrlevent "sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // Setup adds a managed reconciler for obj's kind (gvk) with connector c.
@@ -92,3 +96,21 @@ func (Gone[T]) Delete(context.Context, T) (managed.ExternalDelete, error) {
 
 // Disconnect has nothing to close.
 func (Gone[T]) Disconnect(context.Context) error { return nil }
+
+// WhenDeleted is a Watch that reconciles the objects released when an object
+// of obj's kind is deleted (those that were waiting for it), at once and
+// again after confirm: a resource released from a wait has failed its
+// deletion a few times, and the reconciler's own requeue to confirm its
+// deletion waits out that backoff (half a minute after five failures).
+func WhenDeleted(obj client.Object, released func(ctx context.Context, deleted client.Object) []reconcile.Request, confirm time.Duration) Watch {
+	return Watch{Object: obj, Handler: handler.Funcs{
+		DeleteFunc: func(ctx context.Context, e ctrlevent.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			for _, r := range released(ctx, e.Object) {
+				q.Add(r)
+				// Not AddAfter: the queue would fold it into the Add above,
+				// still pending, and it would wait for the backoff.
+				time.AfterFunc(confirm, func() { q.Add(r) })
+			}
+		},
+	}}
+}

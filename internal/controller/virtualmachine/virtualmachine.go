@@ -20,11 +20,8 @@ import (
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
@@ -54,9 +51,7 @@ type Dialer func(ctx context.Context, spec v1alpha1.ProviderConfigSpec, creds []
 func Setup(mgr ctrl.Manager, o controller.Options, dial Dialer) error {
 	c := &connector{kube: mgr.GetClient(), usage: resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}), dial: cached(dial)}
 	// A VM waiting for its database nodes to stop is reconciled as soon as
-	// the last of them is gone rather than after its error backoff, and once
-	// more shortly after to confirm its own deletion (the reconciler's
-	// confirmation requeue is rate-limited, by then to half a minute).
+	// the last of them is gone rather than after its error backoff.
 	vmsOn := func(ctx context.Context, dn *dbv1alpha1.DatabaseNode) []reconcile.Request {
 		l := &computev1alpha1.VirtualMachineList{}
 		if err := mgr.GetClient().List(ctx, l, client.InNamespace(dn.Namespace)); err != nil {
@@ -70,20 +65,13 @@ func Setup(mgr ctrl.Manager, o controller.Options, dial Dialer) error {
 		}
 		return out
 	}
-	nodeGone := mrsetup.Watch{Object: &dbv1alpha1.DatabaseNode{}, Handler: handler.Funcs{
-		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			dn, ok := e.Object.(*dbv1alpha1.DatabaseNode)
-			if !ok {
-				return
-			}
-			for _, r := range vmsOn(ctx, dn) {
-				q.Add(r)
-				// Not AddAfter: the queue folds it into the Add above, still
-				// pending, and the confirmation would wait for the backoff.
-				time.AfterFunc(confirmDeleteAfter, func() { q.Add(r) })
-			}
-		},
-	}}
+	nodeGone := mrsetup.WhenDeleted(&dbv1alpha1.DatabaseNode{}, func(ctx context.Context, o client.Object) []reconcile.Request {
+		dn, ok := o.(*dbv1alpha1.DatabaseNode)
+		if !ok {
+			return nil
+		}
+		return vmsOn(ctx, dn)
+	}, confirmDeleteAfter)
 	return mrsetup.SetupWatching(mgr, o, computev1alpha1.VirtualMachineGroupVersionKind, &computev1alpha1.VirtualMachine{}, &computev1alpha1.VirtualMachineList{}, c,
 		[]mrsetup.Watch{nodeGone}, managed.WithInitializers(externalName{}))
 }

@@ -52,9 +52,19 @@ type BackupRepo struct {
 	Region   string
 	// RetentionFull is how many full backups are kept.
 	RetentionFull int
+	// SkipFinal: no full backup when the primary's node is deleted.
+	SkipFinal bool
 	// Credentials of the store (for s3: key and secret; azure: account and
 	// key; gcs: the service account key JSON).
 	Credentials map[string]string
+}
+
+// FinalBackuper is a Role that can take a last full backup before its
+// services stop for good. FinalBackup starts the backup annotated with id
+// in the background and reports done once that backup is in the
+// repository; called again it never starts a second one.
+type FinalBackuper interface {
+	FinalBackup(ctx context.Context, h host.Host, id string) (done bool, err error)
 }
 
 // TLS is the node's certificate and its cluster's CA, PEM.

@@ -95,3 +95,25 @@ func (r role) Observe(ctx context.Context) (node.Status, error) {
 	}
 	return out, nil
 }
+
+// FinalBackup takes the primary's last full backup, in the background.
+func (r role) FinalBackup(ctx context.Context, h host.Host, id string) (bool, error) {
+	info, err := Backups(ctx, h, r.n)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range info.Sets {
+		if s.Annotation == id && !s.Error {
+			return true, nil
+		}
+	}
+	if info.Running {
+		return false, nil
+	}
+	if !strings.HasPrefix(info.Status, "ok") {
+		if err := EnsureStanza(ctx, h, r.n); err != nil {
+			return false, err
+		}
+	}
+	return false, StartBackup(ctx, h, r.n, "full", id)
+}
