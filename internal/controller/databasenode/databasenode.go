@@ -357,7 +357,12 @@ func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 	// primary takes it and stops first: replicas wait for it, so that the
 	// primary keeps its DCS quorum (and its role) while backing up.
 	if fb, ok := e.role.(node.FinalBackuper); ok && e.spec.Backup != nil && !e.spec.Backup.SkipFinal {
-		if dn.Status.AtProvider.Role != "primary" {
+		// The role now, from the engine: status may be a failover old.
+		role := dn.Status.AtProvider.Role
+		if st, err := e.role.Observe(ctx); err == nil {
+			role = st.Role
+		}
+		if role != "primary" {
 			if p, err := e.otherPrimary(ctx, dn); err != nil {
 				return managed.ExternalDelete{}, err
 			} else if p != "" {
