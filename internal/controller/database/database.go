@@ -30,6 +30,11 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, d *dbv1alpha1.Database) (managed.TypedExternalClient[*dbv1alpha1.Database], error) {
+	if meta.WasDeleted(d) && dbadmin.OwnerGoing(ctx, c.kube, d) {
+		// The whole database is being deleted: this logical database goes with
+		// its cluster, after the final backup, which must still hold it.
+		return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
+	}
 	adm, _, err := dbadmin.Connect(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {
 		if meta.WasDeleted(d) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
@@ -65,4 +66,31 @@ func Connect(ctx context.Context, kube client.Reader, ns string, ref dbv1alpha1.
 		return nil, e, fmt.Errorf("cannot connect to the %s cluster as its administrator: %w", e.Engine, err)
 	}
 	return a, e, nil
+}
+
+// OwnerGoing reports whether the database that composed the object (its
+// controller, an XDatabase) is being deleted: its DatabaseNodes, composed by
+// the same controller, are gone or going. Users and Databases of a database
+// that is going are not dropped one by one: the cluster goes with its final
+// backup, which must still hold them. The provider reads only its own kinds
+// here, so it needs no access to the XDatabase itself.
+func OwnerGoing(ctx context.Context, kube client.Reader, o metav1.Object) bool {
+	ref := metav1.GetControllerOf(o)
+	if ref == nil {
+		return false
+	}
+	l := &dbv1alpha1.DatabaseNodeList{}
+	if err := kube.List(ctx, l, client.InNamespace(o.GetNamespace())); err != nil {
+		return false
+	}
+	found := false
+	for _, dn := range l.Items {
+		if c := metav1.GetControllerOf(&dn); c != nil && c.UID == ref.UID {
+			found = true
+			if dn.DeletionTimestamp != nil {
+				return true
+			}
+		}
+	}
+	return !found
 }

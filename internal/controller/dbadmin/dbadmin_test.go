@@ -54,3 +54,45 @@ func TestEndpoint(t *testing.T) {
 		})
 	}
 }
+
+func TestOwnerGoing(t *testing.T) {
+	owner := metav1.OwnerReference{APIVersion: "platform.quorum.dev/v1alpha1", Kind: "XDatabase", Name: "orders", UID: "xr-1", Controller: ptr(true)}
+	other := metav1.OwnerReference{APIVersion: "platform.quorum.dev/v1alpha1", Kind: "XDatabase", Name: "billing", UID: "xr-2", Controller: ptr(true)}
+	node := func(name string, ref metav1.OwnerReference, deleting bool) *dbv1alpha1.DatabaseNode {
+		dn := &dbv1alpha1.DatabaseNode{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, OwnerReferences: []metav1.OwnerReference{ref}}}
+		if deleting {
+			now := metav1.Now()
+			dn.DeletionTimestamp = &now
+			dn.Finalizers = []string{"test"}
+		}
+		return dn
+	}
+	user := &dbv1alpha1.User{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "orders-app", OwnerReferences: []metav1.OwnerReference{owner}}}
+	standalone := &dbv1alpha1.User{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "app"}}
+	for _, tc := range []struct {
+		name  string
+		obj   *dbv1alpha1.User
+		nodes []*dbv1alpha1.DatabaseNode
+		want  bool
+	}{
+		{"database running: a removed user is dropped", user, []*dbv1alpha1.DatabaseNode{node("orders-0", owner, false), node("orders-1", owner, false)}, false},
+		{"database being deleted", user, []*dbv1alpha1.DatabaseNode{node("orders-0", owner, true), node("orders-1", owner, false)}, true},
+		{"database's nodes gone", user, []*dbv1alpha1.DatabaseNode{node("billing-0", other, false)}, true},
+		{"another database being deleted", user, []*dbv1alpha1.DatabaseNode{node("orders-0", owner, false), node("billing-0", other, true)}, false},
+		{"not composed", standalone, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := runtime.NewScheme()
+			_ = dbv1alpha1.SchemeBuilder.AddToScheme(s)
+			b := fake.NewClientBuilder().WithScheme(s)
+			for _, n := range tc.nodes {
+				b = b.WithObjects(n)
+			}
+			if got := OwnerGoing(context.Background(), b.Build(), tc.obj); got != tc.want {
+				t.Errorf("OwnerGoing = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
