@@ -21,16 +21,17 @@ import (
 
 // Setup adds the Database controller.
 func Setup(mgr ctrl.Manager, o controller.Options, dialers map[string]accounts.Dialer) error {
-	return mrsetup.Setup(mgr, o, dbv1alpha1.DatabaseGroupVersionKind, &dbv1alpha1.Database{}, &dbv1alpha1.DatabaseList{}, &connector{kube: mgr.GetClient(), dialers: dialers})
+	return mrsetup.Setup(mgr, o, dbv1alpha1.DatabaseGroupVersionKind, &dbv1alpha1.Database{}, &dbv1alpha1.DatabaseList{}, &connector{kube: mgr.GetClient(), api: mgr.GetAPIReader(), dialers: dialers})
 }
 
 type connector struct {
 	kube    client.Reader
+	api     client.Reader
 	dialers map[string]accounts.Dialer
 }
 
 func (c *connector) Connect(ctx context.Context, d *dbv1alpha1.Database) (managed.TypedExternalClient[*dbv1alpha1.Database], error) {
-	if meta.WasDeleted(d) && dbadmin.OwnerGoing(ctx, c.kube, d) {
+	if meta.WasDeleted(d) && dbadmin.OwnerGoing(ctx, c.kube, c.api, d) {
 		// The whole database is being deleted: this logical database goes with
 		// its cluster, after the final backup, which must still hold it.
 		return mrsetup.Gone[*dbv1alpha1.Database]{}, nil

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
@@ -69,15 +71,34 @@ func Connect(ctx context.Context, kube client.Reader, ns string, ref dbv1alpha1.
 }
 
 // OwnerGoing reports whether the database that composed the object (its
-// controller, an XDatabase) is being deleted: its DatabaseNodes, composed by
-// the same controller, are gone or going. Users and Databases of a database
-// that is going are not dropped one by one: the cluster goes with its final
-// backup, which must still hold them. The provider reads only its own kinds
-// here, so it needs no access to the XDatabase itself.
-func OwnerGoing(ctx context.Context, kube client.Reader, o metav1.Object) bool {
+// controller, an XDatabase) is being deleted. Users and Databases of a
+// database that is going are not dropped one by one: the cluster goes with
+// its final backup, which must still hold them.
+//
+// The XDatabase is read through api (uncached; the provider package asks
+// for get on xdatabases): gone or being deleted means going. Without that
+// access, the database's DatabaseNodes (composed by the same controller,
+// the provider's own kind) tell: gone or going means going. Garbage
+// collection deletes an XR's resources in no particular order, so the
+// nodes alone can lag behind the users by a moment.
+func OwnerGoing(ctx context.Context, kube, api client.Reader, o metav1.Object) bool {
 	ref := metav1.GetControllerOf(o)
 	if ref == nil {
 		return false
+	}
+	if api != nil {
+		owner := &unstructured.Unstructured{}
+		owner.SetAPIVersion(ref.APIVersion)
+		owner.SetKind(ref.Kind)
+		err := api.Get(ctx, client.ObjectKey{Namespace: o.GetNamespace(), Name: ref.Name}, owner)
+		switch {
+		case kerrors.IsNotFound(err):
+			return true
+		case err == nil:
+			if owner.GetDeletionTimestamp() != nil || owner.GetUID() != ref.UID {
+				return true
+			}
+		}
 	}
 	l := &dbv1alpha1.DatabaseNodeList{}
 	if err := kube.List(ctx, l, client.InNamespace(o.GetNamespace())); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -88,7 +89,7 @@ func TestOwnerGoing(t *testing.T) {
 			for _, n := range tc.nodes {
 				b = b.WithObjects(n)
 			}
-			if got := OwnerGoing(context.Background(), b.Build(), tc.obj); got != tc.want {
+			if got := OwnerGoing(context.Background(), b.Build(), nil, tc.obj); got != tc.want {
 				t.Errorf("OwnerGoing = %v, want %v", got, tc.want)
 			}
 		})
@@ -96,3 +97,27 @@ func TestOwnerGoing(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestOwnerGoingReadsTheXR: with access to the XDatabase, its absence
+// decides even while its nodes have not been reached by the garbage
+// collector yet.
+func TestOwnerGoingReadsTheXR(t *testing.T) {
+	owner := metav1.OwnerReference{APIVersion: "platform.quorum.dev/v1alpha1", Kind: "XDatabase", Name: "orders", UID: "xr-1", Controller: ptr(true)}
+	s := runtime.NewScheme()
+	_ = dbv1alpha1.SchemeBuilder.AddToScheme(s)
+	kube := fake.NewClientBuilder().WithScheme(s).WithObjects(&dbv1alpha1.DatabaseNode{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "orders-0", OwnerReferences: []metav1.OwnerReference{owner}}}).Build()
+	user := &dbv1alpha1.User{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "orders-app", OwnerReferences: []metav1.OwnerReference{owner}}}
+	xr := &unstructured.Unstructured{}
+	xr.SetAPIVersion("platform.quorum.dev/v1alpha1")
+	xr.SetKind("XDatabase")
+	xr.SetNamespace("ns")
+	xr.SetName("orders")
+	xr.SetUID("xr-1")
+	withXR := fake.NewClientBuilder().WithObjects(xr).Build()
+	if OwnerGoing(context.Background(), kube, withXR, user) {
+		t.Error("XR present and not deleting: going")
+	}
+	if !OwnerGoing(context.Background(), kube, fake.NewClientBuilder().Build(), user) {
+		t.Error("XR gone: not going")
+	}
+}

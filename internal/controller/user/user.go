@@ -36,18 +36,19 @@ const passwordLength = 32
 
 // Setup adds the User controller.
 func Setup(mgr ctrl.Manager, o controller.Options, dialers map[string]accounts.Dialer) error {
-	c := &connector{kube: mgr.GetClient(), dialers: dialers, secrets: managed.NewAPILocalSecretPublisher(mgr.GetClient(), mgr.GetScheme())}
+	c := &connector{kube: mgr.GetClient(), api: mgr.GetAPIReader(), dialers: dialers, secrets: managed.NewAPILocalSecretPublisher(mgr.GetClient(), mgr.GetScheme())}
 	return mrsetup.Setup(mgr, o, dbv1alpha1.UserGroupVersionKind, &dbv1alpha1.User{}, &dbv1alpha1.UserList{}, c)
 }
 
 type connector struct {
 	kube    client.Client
+	api     client.Reader
 	dialers map[string]accounts.Dialer
 	secrets *managed.APILocalSecretPublisher
 }
 
 func (c *connector) Connect(ctx context.Context, u *dbv1alpha1.User) (managed.TypedExternalClient[*dbv1alpha1.User], error) {
-	if meta.WasDeleted(u) && dbadmin.OwnerGoing(ctx, c.kube, u) {
+	if meta.WasDeleted(u) && dbadmin.OwnerGoing(ctx, c.kube, c.api, u) {
 		// The whole database is being deleted: this role goes with
 		// its cluster, after the final backup, which must still hold it.
 		return mrsetup.Gone[*dbv1alpha1.User]{}, nil
