@@ -30,10 +30,10 @@ echo "available in $(( $(date +%s) - start ))s"
 secret=$name-connection
 cat <<MSG
 
-PostgreSQL is up: three nodes (tier ha: asynchronous replication; tier critical
-is synchronous), user orders_owner
-owning database orders. The app's connection Secret is demo/$secret
-(keys username, password, host, port, database, uri). Connect with:
+PostgreSQL is up: three nodes over TLS (tier ha: asynchronous replication;
+tier critical is synchronous), database orders owned by user orders_owner,
+backups with pgBackRest. The app's connection Secret is demo/$secret
+(keys username, password, host, port, database, uri, ca.crt). Connect with:
 
   export KUBECONFIG=$KUBECONFIG PATH=$root/bin:\$PATH
   psql "\$(kubectl -n demo get secret $secret -o jsonpath='{.data.uri}' | base64 -d)"
