@@ -375,7 +375,7 @@ func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 		// while the cluster goes finds it done.
 		done, err := fb.FinalBackup(ctx, e.ssh, "final/"+e.clusterID)
 		if err != nil {
-			return managed.ExternalDelete{}, fmt.Errorf("final backup before deletion failed (set skipFinalBackup: true on the XDatabase to delete without one): %w", err)
+			return managed.ExternalDelete{}, fmt.Errorf("final backup before deletion failed (to delete without one, set spec.forProvider.backup.skipFinalBackup: true on this DatabaseNode, or skipFinalBackup: true on the XDatabase before deleting it): %w", err)
 		}
 		if !done {
 			dn.SetConditions(xpv2.Deleting().WithMessage("taking a final full backup before stopping"))
