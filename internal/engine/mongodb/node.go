@@ -1,6 +1,7 @@
 package mongodb
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -332,7 +333,7 @@ func StatusFrom(raw bson.Raw, s node.Spec) (node.Status, error) {
 	out := node.Status{Timeline: st.Term}
 	for _, m := range st.Members {
 		role := map[string]string{"PRIMARY": "primary", "SECONDARY": "replica"}[m.StateStr]
-		ms := node.MemberStatus{Name: cmpOr(names[m.Name], m.Name), Role: role, State: strings.ToLower(m.StateStr), Timeline: st.Term}
+		ms := node.MemberStatus{Name: cmp.Or(names[m.Name], m.Name), Role: role, State: strings.ToLower(m.StateStr), Timeline: st.Term}
 		if !primary.IsZero() && role == "replica" {
 			ms.LagBytes = primary.Sub(m.Optime).Milliseconds()
 		}
@@ -344,13 +345,6 @@ func StatusFrom(raw bson.Raw, s node.Spec) (node.Status, error) {
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Name < out.Members[j].Name })
 	return out, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Switchover steps the primary down after making the target the most

@@ -1,6 +1,7 @@
 package sqlserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -184,7 +185,7 @@ func (r *role) AvailabilityGroupSQL() string {
 // Microsoft's repositories (Ubuntu, RHEL family; Microsoft publishes no
 // Debian packages) when missing. The version is the release year (2022).
 func (r *role) installScript() string {
-	v := cmpOr(r.s.Version, "2022")
+	v := cmp.Or(r.s.Version, "2022")
 	return fmt.Sprintf(`set -e
 if test -x /opt/mssql/bin/sqlservr && test -x %[2]s; then exit 0; fi
 if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "SQL Server %[1]s (mssql-server and mssql-tools18) not installed, and this host shares its filesystem with others (local datacenter): install it on the machine itself" >&2; exit 1; fi
@@ -205,13 +206,6 @@ case " $ID $ID_LIKE " in
     ACCEPT_EULA=Y dnf install -y -q mssql-server mssql-tools18 ;;
   *) echo "cannot install SQL Server on $ID: Microsoft ships it for Ubuntu and RHEL; install mssql-server %[1]s and mssql-tools18, then retry" >&2; exit 1 ;;
 esac`, v, sqlcmd)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Apply installs the node: packages checked, mssql.conf and the secrets
