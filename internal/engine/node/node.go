@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/quorumdb/quorum/internal/engine/host"
 )
@@ -39,6 +40,24 @@ type Spec struct {
 	TLS *TLS
 	// Backup repository the node archives to, nil for none.
 	Backup *BackupRepo
+	// Restore forms a new cluster from another cluster's backups instead
+	// of an empty database; read only when the cluster is first formed.
+	Restore *Restore
+}
+
+// Restore names the backup a new cluster starts from. The source's
+// repository is only read.
+type Restore struct {
+	// Cluster is the source cluster's name, which names its backups.
+	Cluster string
+	// Repo is the source's repository.
+	Repo BackupRepo
+	// Backup is the label of the backup set to start from; empty picks the
+	// latest one (before Target when set).
+	Backup string
+	// Target is the point in time to recover to; zero replays every
+	// archived log, up to the source's last archived commit.
+	Target time.Time
 }
 
 // BackupRepo is where a cluster's backups and archived logs go.

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/quorumdb/quorum/internal/engine/host"
+	"github.com/quorumdb/quorum/internal/engine/node"
 )
 
 // pgBackRest runs on every node with its own configuration file: WAL is
@@ -19,10 +21,25 @@ func (n Node) backupConf() string { return n.dir("pgbackrest.conf") }
 
 // PgBackRestConfig renders pgbackrest.conf, or nil without a repository.
 func (n Node) PgBackRestConfig() []byte {
-	r := n.Backup
-	if r == nil {
+	if n.Backup == nil {
 		return nil
 	}
+	return n.pgBackRestConfig(n.Backup, n.Cluster, "gcs-key.json")
+}
+
+// RestoreConfig renders the configuration a restore reads the source
+// cluster's repository with, or nil when the node restores nothing. Its
+// stanza is the source's, its pg1-path this node's data directory.
+func (n Node) RestoreConfig() []byte {
+	if n.Restore == nil {
+		return nil
+	}
+	return n.pgBackRestConfig(&n.Restore.Repo, n.Restore.Cluster, "restore-gcs-key.json")
+}
+
+func (n Node) restoreConf() string { return n.dir("pgbackrest-restore.conf") }
+
+func (n Node) pgBackRestConfig(r *node.BackupRepo, stanza, gcsKey string) []byte {
 	var b strings.Builder
 	b.WriteString("# Written by Quorum. Changes are reverted.\n[global]\n")
 	switch r.Type {
@@ -33,7 +50,7 @@ func (n Node) PgBackRestConfig() []byte {
 		fmt.Fprintf(&b, "repo1-type=azure\nrepo1-azure-container=%s\nrepo1-azure-account=%s\nrepo1-azure-key=%s\n",
 			r.Bucket, r.Credentials["account"], r.Credentials["key"])
 	case "gcs":
-		fmt.Fprintf(&b, "repo1-type=gcs\nrepo1-gcs-bucket=%s\nrepo1-gcs-key=%s\n", r.Bucket, n.dir("gcs-key.json"))
+		fmt.Fprintf(&b, "repo1-type=gcs\nrepo1-gcs-bucket=%s\nrepo1-gcs-key=%s\n", r.Bucket, n.dir(gcsKey))
 	default:
 		b.WriteString("repo1-type=posix\n")
 	}
@@ -45,8 +62,50 @@ func (n Node) PgBackRestConfig() []byte {
 	// logs and the spool per node.
 	fmt.Fprintf(&b, "lock-path=%s\nlog-path=%s\nspool-path=%s\nstart-fast=y\narchive-async=n\ncompress-type=lz4\n",
 		n.dir("pgbackrest", "lock"), n.dir("log"), n.dir("pgbackrest", "spool"))
-	fmt.Fprintf(&b, "\n[%s]\npg1-path=%s\npg1-port=%d\npg1-socket-path=%s\npg1-user=%s\n", n.Cluster, n.dir("data"), n.Port, n.socketDir(), n.AdminUser)
+	fmt.Fprintf(&b, "\n[%s]\npg1-path=%s\npg1-port=%d\npg1-socket-path=%s\npg1-user=%s\n", stanza, n.dir("data"), n.Port, n.socketDir(), n.AdminUser)
 	return []byte(b.String())
+}
+
+// restoreTime is a point in time as both pgBackRest and PostgreSQL read it.
+func restoreTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07") }
+
+// bootstrapMethod is the Patroni custom bootstrap that forms the cluster
+// from the source's backup: pgBackRest restores the data directory (the
+// set before the target when no set is named), then PostgreSQL replays the
+// source's archived WAL up to the target and promotes itself. Patroni
+// writes the recovery settings and removes them once recovery has ended,
+// so nothing of the source's repository stays in the running
+// configuration. Empty when the node restores nothing.
+func (n Node) bootstrapMethod() string {
+	r := n.Restore
+	if r == nil {
+		return ""
+	}
+	args := []string{"pgbackrest", "--config=" + n.restoreConf(), "--stanza=" + r.Cluster}
+	recovery := map[string]string{
+		"restore_command": fmt.Sprintf("pgbackrest --config=%s --stanza=%s archive-get %%f \"%%p\"", n.restoreConf(), r.Cluster),
+	}
+	if r.Backup != "" {
+		args = append(args, "--set="+r.Backup)
+	}
+	switch {
+	case !r.Target.IsZero():
+		args = append(args, "--type=time", "--target="+restoreTime(r.Target))
+		recovery["recovery_target_time"] = restoreTime(r.Target)
+		recovery["recovery_target_action"] = "promote"
+	case r.Backup != "":
+		// A named set alone: stop as soon as it is consistent.
+		args = append(args, "--type=immediate")
+		recovery["recovery_target"] = "immediate"
+		recovery["recovery_target_action"] = "promote"
+	}
+	args = append(args, "restore")
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = host.Quote(a)
+	}
+	return fmt.Sprintf("  method: pgbackrest\n  pgbackrest:\n    command: %s\n    no_params: true\n    recovery_conf:\n%s",
+		strconv.Quote(strings.Join(quoted, " ")), yamlMap(recovery, "      "))
 }
 
 // backupDirs creates pgBackRest's per-node directories and, for a

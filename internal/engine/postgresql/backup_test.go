@@ -49,30 +49,10 @@ func TestBackups(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	wait := func(id string) BackupSet {
-		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			info, err := Backups(ctx, h, pn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range info.Sets {
-				if s.Annotation == id && !info.Running {
-					return s
-				}
-			}
-			if time.Now().After(deadline) {
-				st, _ := h.Run(ctx, "backup log", "tail -n 20 "+pn.dir("log", "backup.out"))
-				t.Fatalf("backup %s not in the repository after 90s: %+v\n%s", id, info, st.Stdout)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-	}
 	if err := StartBackup(ctx, h, pn, "full", "b1"); err != nil {
 		t.Fatal(err)
 	}
-	full := wait("b1")
+	full := waitBackup(t, h, pn, "b1")
 	if full.Type != "full" || full.Error || full.SizeBytes == 0 || full.LSNStart == "" || full.WALStart == "" || full.WALStop == "" || !full.Finished.After(full.Started.Add(-time.Second)) {
 		t.Errorf("full backup: %+v", full)
 	}
@@ -82,7 +62,7 @@ func TestBackups(t *testing.T) {
 	if err := StartBackup(ctx, h, pn, "incr", "b2"); err != nil {
 		t.Fatal(err)
 	}
-	incr := wait("b2")
+	incr := waitBackup(t, h, pn, "b2")
 	if incr.Type != "incr" || incr.Error || incr.WALStart <= full.WALStop {
 		t.Errorf("incremental backup after %s: %+v", full.WALStop, incr)
 	}

@@ -54,6 +54,9 @@ type Node struct {
 	TLS *node.TLS
 	// Backup, when set, archives WAL to the repository with pgBackRest.
 	Backup *node.BackupRepo
+	// Restore, when set, forms the cluster from another cluster's backup
+	// (Patroni's custom bootstrap) instead of initdb.
+	Restore *node.Restore
 }
 
 // Ports of the node's services.
@@ -197,6 +200,10 @@ func (n Node) PatroniConfig() []byte {
 		sum := sha256.Sum256(c)
 		tlsNote += "# backup: " + hex.EncodeToString(sum[:8]) + "\n"
 	}
+	if c := n.RestoreConfig(); c != nil {
+		sum := sha256.Sum256(c)
+		tlsNote += "# restore: " + hex.EncodeToString(sum[:8]) + "\n"
+	}
 	return []byte(fmt.Sprintf(`%sscope: %s
 name: %s
 log:
@@ -207,7 +214,7 @@ restapi:
 etcd:
   hosts: %s
 bootstrap:
-  dcs:
+%s  dcs:
     ttl: %d
     loop_wait: %d
     retry_timeout: %d
@@ -238,7 +245,7 @@ postgresql:
   pg_hba:
 %s`, tlsNote, n.Cluster, n.Name, n.dir("log"),
 		net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)), net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)),
-		hosts, ttl, loopWait, retryTimeout, sync, sync, yamlMap(cluster, "        "),
+		hosts, n.bootstrapMethod(), ttl, loopWait, retryTimeout, sync, sync, yamlMap(cluster, "        "),
 		net.JoinHostPort(n.Address, strconv.Itoa(n.Port)), net.JoinHostPort(n.Address, strconv.Itoa(n.Port)),
 		n.dir("data"), n.dir("bin"), n.dir("pgpass"), yamlMap(local, "    "),
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), n.hba()))
@@ -315,6 +322,20 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 		}
 		if n.Backup.Type == "gcs" {
 			if _, err := c.WriteFile(ctx, n.dir("gcs-key.json"), []byte(n.Backup.Credentials["key.json"]), 0o600, "postgres:postgres"); err != nil {
+				return err
+			}
+		}
+	}
+	if conf := n.RestoreConfig(); conf != nil {
+		if _, err := c.Run(ctx, "prepare restore directories", fmt.Sprintf("set -e; mkdir -p %[1]s %[2]s; chown -R postgres:postgres %[3]s",
+			host.Quote(n.dir("pgbackrest", "lock")), host.Quote(n.dir("pgbackrest", "spool")), host.Quote(n.dir("pgbackrest")))); err != nil {
+			return err
+		}
+		if _, err := c.WriteFile(ctx, n.restoreConf(), conf, 0o600, "postgres:postgres"); err != nil {
+			return err
+		}
+		if n.Restore.Repo.Type == "gcs" {
+			if _, err := c.WriteFile(ctx, n.dir("restore-gcs-key.json"), []byte(n.Restore.Repo.Credentials["key.json"]), 0o600, "postgres:postgres"); err != nil {
 				return err
 			}
 		}

@@ -25,6 +25,7 @@ const adminPassword = "adm1n-Pw-for-tests"
 
 type testCluster struct {
 	dc      *localdc.DC
+	base    string
 	nodes   []Node
 	targets []sshexec.Target
 }
@@ -61,36 +62,56 @@ func newClusterWith(t *testing.T, replication string, adjust func(base string, n
 		}
 		_ = os.RemoveAll(base)
 	})
-	tc := &testCluster{dc: dc}
+	tc := &testCluster{dc: dc, base: base}
 	t.Cleanup(func() {
 		for _, n := range tc.nodes {
 			_ = os.RemoveAll(SocketDir(n.BaseDir))
 		}
 	})
+	tc.addNodes(t, "orders", 3, 10, replication, adjust)
+	return tc
+}
+
+// another starts a second cluster of count nodes in the same datacenter,
+// its hosts numbered from 10.79.0.<first>.
+func (tc *testCluster) another(t *testing.T, name string, count, first int, replication string, adjust func(base string, n *Node)) *testCluster {
+	t.Helper()
+	o := &testCluster{dc: tc.dc, base: tc.base}
+	t.Cleanup(func() {
+		for _, n := range o.nodes {
+			_ = os.RemoveAll(SocketDir(n.BaseDir))
+		}
+	})
+	o.addNodes(t, name, count, first, replication, adjust)
+	return o
+}
+
+func (tc *testCluster) addNodes(t *testing.T, cluster string, count, first int, replication string, adjust func(base string, n *Node)) {
+	t.Helper()
+	ctx := context.Background()
 	var members []Member
-	for i := range 3 {
-		members = append(members, Member{Name: fmt.Sprintf("pg-%d", i), Address: fmt.Sprintf("10.79.0.%d", 10+i)})
+	for i := range count {
+		members = append(members, Member{Name: fmt.Sprintf("%s-%d", cluster, i), Address: fmt.Sprintf("10.79.0.%d", first+i)})
 	}
 	for _, m := range members {
 		k, err := guestkeys.Generate()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := dc.Add(ctx, localdc.Guest{Name: m.Name, Address: netip.MustParseAddr(m.Address), HostKey: k.HostPrivate, AuthorizedKey: k.LoginPublic}); err != nil {
+		if err := tc.dc.Add(ctx, localdc.Guest{Name: m.Name, Address: netip.MustParseAddr(m.Address), HostKey: k.HostPrivate, AuthorizedKey: k.LoginPublic}); err != nil {
 			t.Fatal(err)
 		}
 		tc.targets = append(tc.targets, sshexec.Target{Host: m.Address, PrivateKey: k.LoginPrivate, HostKey: k.HostPublic})
 		tc.nodes = append(tc.nodes, Node{
-			Cluster: "orders", Name: m.Name, Address: m.Address, Members: members, Port: 5432, Replication: replication,
-			BinDir: "/usr/lib/postgresql/15/bin", BaseDir: filepath.Join(base, "nodes", m.Name),
+			Cluster: cluster, Name: m.Name, Address: m.Address, Members: members, Port: 5432, Replication: replication,
+			BinDir: "/usr/lib/postgresql/15/bin", BaseDir: filepath.Join(tc.base, "nodes", m.Name),
 			AdminUser: "quorum_admin", AdminPassword: adminPassword, ReplicationPassword: "repl-Pw-for-tests", MemoryMiB: 512,
 		})
 		if adjust != nil {
-			adjust(base, &tc.nodes[len(tc.nodes)-1])
+			adjust(tc.base, &tc.nodes[len(tc.nodes)-1])
 		}
 	}
 	tc.applyAll(t)
-	return tc
 }
 
 func (tc *testCluster) applyAll(t *testing.T) {
