@@ -283,8 +283,14 @@ func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) 
 		SwitchoverTo:           n.SwitchoverTo,
 	}
 	if p.tier.Backups {
-		params.Backup = p.backupRepository()
+		params.Backup = p.backupRepository(p.name)
+		params.Backup.RetentionFull = p.spec.Backup.RetentionDays
 		params.Backup.SkipFinalBackup = p.spec.SkipFinalBackup
+	}
+	if r := p.spec.Restore; r != nil {
+		// The source's repository is where the function put it when it
+		// composed the source, so a deleted source is still found.
+		params.RestoreFrom = &dbv1alpha1.RestoreSource{Cluster: r.FromDatabase, Repository: *p.backupRepository(r.FromDatabase), Backup: r.Backup, PointInTime: p.restoreTime}
 	}
 	node := &dbv1alpha1.DatabaseNode{
 		ObjectMeta: p.meta(nodeName(p.name, i), "node"),
@@ -293,16 +299,18 @@ func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) 
 	return from(node, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseNodeKind)
 }
 
-func (p *plan) backupRepository() *dbv1alpha1.BackupRepository {
+// backupRepository is where the backups of the XDatabase named name, in
+// this namespace, go.
+func (p *plan) backupRepository(name string) *dbv1alpha1.BackupRepository {
 	r, ok := p.in.BackupRepository[p.spec.Platform]
 	if !ok {
 		// A relative path is taken by the provider under its node base
 		// directory. A filesystem repository is for single hosts and tests:
 		// HA clusters in production need one all nodes reach (s3, azure,
 		// gcs), set per platform in the function's input.
-		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "backup/" + p.namespace + "/" + p.name, RetentionFull: p.spec.Backup.RetentionDays}
+		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "backup/" + p.namespace + "/" + name}
 	}
-	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + p.name, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region, RetentionFull: p.spec.Backup.RetentionDays}
+	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + name, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region}
 	if r.CredentialsSecretName != "" {
 		out.CredentialsSecretRef = &dbv1alpha1.LocalSecretReference{Name: r.CredentialsSecretName}
 	}

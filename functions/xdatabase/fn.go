@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crossplane/function-sdk-go/errors"
 	"github.com/crossplane/function-sdk-go/logging"
@@ -22,6 +23,7 @@ import (
 	"github.com/crossplane/function-sdk-go/resource/composed"
 	"github.com/crossplane/function-sdk-go/response"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
@@ -156,6 +158,8 @@ type plan struct {
 	observed  map[resource.Name]resource.ObservedComposed
 
 	readyCache map[resource.Name]bool
+	// restoreTime is spec.restore.pointInTime, parsed.
+	restoreTime *metav1.Time
 }
 
 func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status, observed map[resource.Name]resource.ObservedComposed) (*plan, error) {
@@ -190,6 +194,24 @@ func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status,
 	if spec.SwitchoverTo != "" && tier.Nodes < 2 {
 		return nil, errors.Errorf("spec.switchoverTo needs a tier with replicas; %q has one node", spec.Tier)
 	}
+	var restoreTime *metav1.Time
+	if r := spec.Restore; r != nil {
+		// Admission checks these too; the legacy claim's composite cannot
+		// compare names there.
+		if e.Name != "postgresql" {
+			return nil, errors.Errorf("spec.restore is offered for postgresql only, not %s: create the database empty and restore into it with the engine's tools", e.Name)
+		}
+		if r.FromDatabase == name {
+			return nil, errors.Errorf("spec.restore.fromDatabase names this XDatabase itself (%s): name the XDatabase whose backups to restore", name)
+		}
+		if r.PointInTime != "" {
+			t, err := time.Parse(time.RFC3339, r.PointInTime)
+			if err != nil {
+				return nil, errors.Errorf("spec.restore.pointInTime %q is not an RFC 3339 time: write it as 2026-11-22T10:00:00Z", r.PointInTime)
+			}
+			restoreTime = &metav1.Time{Time: t}
+		}
+	}
 	addrs := prev.Addresses
 	if len(addrs) != tier.Nodes {
 		// Allocated once, then kept in status so a changed pool never moves
@@ -203,7 +225,7 @@ func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status,
 			addrs[i] = a[i].String()
 		}
 	}
-	return &plan{in: in, name: name, namespace: namespace, spec: spec.withDefaults(), engine: e, tier: tier, size: size, place: place, addresses: addrs, observed: observed, readyCache: map[resource.Name]bool{}}, nil
+	return &plan{in: in, name: name, namespace: namespace, spec: spec.withDefaults(), engine: e, tier: tier, size: size, place: place, addresses: addrs, observed: observed, readyCache: map[resource.Name]bool{}, restoreTime: restoreTime}, nil
 }
 
 func major(v string) string {

@@ -104,6 +104,24 @@ func TestRunFunctionFatal(t *testing.T) {
 			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
 			want:   fatal(`cannot allocate addresses from the function input's addressPool: addressPool must span at least 4 addresses`),
 		},
+		"RestoreOtherEngine": {
+			reason: "Restores are offered for PostgreSQL only.",
+			input:  testInput,
+			spec:   `{"engine": "mongodb", "version": "7.0", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere", "restore": {"fromDatabase": "old"}}`,
+			want:   fatal(`spec.restore is offered for postgresql only, not mongodb: create the database empty and restore into it with the engine's tools`),
+		},
+		"RestoreFromItself": {
+			reason: "A database cannot start from its own backups (the legacy claim has no admission rule for it).",
+			input:  testInput,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere", "restore": {"fromDatabase": "orders"}}`,
+			want:   fatal(`spec.restore.fromDatabase names this XDatabase itself (orders): name the XDatabase whose backups to restore`),
+		},
+		"RestoreBadTime": {
+			reason: "A point in time that is not RFC 3339 is refused with an example.",
+			input:  testInput,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere", "restore": {"fromDatabase": "old", "pointInTime": "yesterday"}}`,
+			want:   fatal(`spec.restore.pointInTime "yesterday" is not an RFC 3339 time: write it as 2026-11-22T10:00:00Z`),
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -144,6 +162,9 @@ func TestRunFunctionGolden(t *testing.T) {
 		"ha-nodes-ready":      {spec: ha, observed: merge(vmsReady(3, 2, 4096), nodesReady(3, "15"))},
 		"ha-users-ready":      {spec: ha, observed: merge(vmsReady(3, 2, 4096), nodesReady(3, "15"), usersReady())},
 		"ha-all-ready":        {spec: ha, observed: merge(vmsReady(3, 2, 4096), nodesReady(3, "15"), usersReady(), secretObserved())},
+		// Every node carries the source's repository and the target; the
+		// source's repository is found by its name alone.
+		"ha-restore-vms-ready": {spec: `{"engine": "postgresql", "version": "15", "tier": "ha", "size": "small", "storageGB": 20, "platform": "vsphere", "restore": {"fromDatabase": "orders-old", "pointInTime": "2026-11-22T10:00:00Z"}}`, observed: vmsReady(3, 2, 4096)},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -20,6 +20,14 @@ type Spec struct {
 	Parameters         map[string]string `json:"parameters,omitempty"`
 	MaintenanceWindow  *Window           `json:"maintenanceWindow,omitempty"`
 	SwitchoverTo       string            `json:"switchoverTo,omitempty"`
+	Restore            *RestoreSpec      `json:"restore,omitempty"`
+}
+
+// RestoreSpec starts the database from another XDatabase's backups.
+type RestoreSpec struct {
+	FromDatabase string `json:"fromDatabase"`
+	Backup       string `json:"backup,omitempty"`
+	PointInTime  string `json:"pointInTime,omitempty"`
 }
 
 // UserSpec is a user the app wants.

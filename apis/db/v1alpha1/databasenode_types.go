@@ -90,6 +90,29 @@ type BackupRepository struct {
 	SkipFinalBackup bool `json:"skipFinalBackup,omitempty"`
 }
 
+// RestoreSource is the backup a new cluster starts from.
+type RestoreSource struct {
+	// Cluster is the source cluster's name, which names its backups (the
+	// pgBackRest stanza). The source may have been deleted.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`
+	Cluster string `json:"cluster"`
+
+	// Repository holding the source's backups.
+	Repository BackupRepository `json:"repository"`
+
+	// Backup is the label of the backup set to start from, as a Backup's
+	// status.atProvider.label shows it. Empty picks the latest one that
+	// ends before PointInTime (or the latest).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?$`
+	Backup string `json:"backup,omitempty"`
+
+	// PointInTime to recover to. Empty recovers every archived change when
+	// no Backup is named, and stops at the end of the named Backup otherwise.
+	// +optional
+	PointInTime *metav1.Time `json:"pointInTime,omitempty"`
+}
+
 // DatabaseNodeParameters are the desired state of a database node.
 // +kubebuilder:validation:XValidation:rule="!has(self.switchoverTo) || self.cluster.members.exists(m, m.name == self.switchoverTo)",message="switchoverTo must name a member listed in cluster.members"
 type DatabaseNodeParameters struct {
@@ -135,6 +158,13 @@ type DatabaseNodeParameters struct {
 	// Backup repository configured on the node (archiving, pgBackRest stanza).
 	// +optional
 	Backup *BackupRepository `json:"backup,omitempty"`
+
+	// RestoreFrom forms a new cluster from another cluster's backup instead
+	// of an empty database (PostgreSQL). It is read only when the cluster is
+	// first formed; the source's repository is only read.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="restoreFrom cannot be changed: it is read only when the cluster is first formed"
+	RestoreFrom *RestoreSource `json:"restoreFrom,omitempty"`
 
 	// SwitchoverTo requests a controlled switchover to the named member.
 	// The outcome is recorded in status.atProvider.lastSwitchover.

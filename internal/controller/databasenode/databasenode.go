@@ -103,6 +103,9 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	if spec.Backup, err = backupRepo(ctx, c.kube, dn); err != nil {
 		return nil, err
 	}
+	if spec.Restore, err = restoreSource(ctx, c.kube, dn); err != nil {
+		return nil, err
+	}
 	if p.TLS != nil {
 		if spec.TLS, err = c.tls(ctx, dn); err != nil {
 			return nil, err
@@ -138,22 +141,43 @@ func NodeDir(namespace, cluster, member string) string {
 	return path.Join(BaseDir, namespace, cluster, member)
 }
 
-// backupRepo is the node's backup repository with its credentials. A
-// relative filesystem path is taken under the provider's node base
-// directory.
+// backupRepo is the node's backup repository with its credentials.
 func backupRepo(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode) (*node.BackupRepo, error) {
 	b := dn.Spec.ForProvider.Backup
 	if b == nil {
 		return nil, nil
 	}
+	return repository(ctx, kube, dn.Namespace, b, "spec.forProvider.backup")
+}
+
+// restoreSource is the backup the node's cluster is formed from, if any.
+func restoreSource(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode) (*node.Restore, error) {
+	r := dn.Spec.ForProvider.RestoreFrom
+	if r == nil {
+		return nil, nil
+	}
+	repo, err := repository(ctx, kube, dn.Namespace, &r.Repository, "spec.forProvider.restoreFrom.repository")
+	if err != nil {
+		return nil, err
+	}
+	out := &node.Restore{Cluster: r.Cluster, Repo: *repo, Backup: r.Backup}
+	if r.PointInTime != nil {
+		out.Target = r.PointInTime.Time
+	}
+	return out, nil
+}
+
+// repository resolves a repository's credentials. A relative filesystem
+// path is taken under the provider's node base directory.
+func repository(ctx context.Context, kube client.Client, namespace string, b *dbv1alpha1.BackupRepository, field string) (*node.BackupRepo, error) {
 	r := &node.BackupRepo{Type: b.Type, Path: b.Path, Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, RetentionFull: int(b.RetentionFull), SkipFinal: b.SkipFinalBackup}
 	if (r.Type == "filesystem" || r.Type == "") && !path.IsAbs(r.Path) {
 		r.Path = path.Join(BaseDir, r.Path)
 	}
 	if ref := b.CredentialsSecretRef; ref != nil {
 		s := &corev1.Secret{}
-		if err := kube.Get(ctx, client.ObjectKey{Namespace: dn.Namespace, Name: ref.Name}, s); err != nil {
-			return nil, fmt.Errorf("cannot read the backup credentials Secret %s named by spec.forProvider.backup.credentialsSecretRef: %w", ref.Name, err)
+		if err := kube.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, s); err != nil {
+			return nil, fmt.Errorf("cannot read the credentials Secret %s named by %s.credentialsSecretRef: %w", ref.Name, field, err)
 		}
 		r.Credentials = map[string]string{}
 		for k, v := range s.Data {

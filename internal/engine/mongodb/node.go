@@ -32,6 +32,9 @@ const DefaultPort = 27017
 // NewRole is MongoDB's node.Factory: mongod with a keyfile, authorization on,
 // and a replica set named after the cluster.
 func NewRole(s node.Spec) (node.Role, error) {
+	if s.Restore != nil {
+		return nil, fmt.Errorf("spec.forProvider.restoreFrom: forming a MongoDB cluster from a backup is not supported; create it empty and restore into it with mongorestore")
+	}
 	if s.Port == 0 {
 		s.Port = DefaultPort
 	}

@@ -59,6 +59,9 @@ var allowedParameters = []string{"memory.memorylimitmb", "sqlagent.enabled", "te
 // provider's switchover, there is no Pacemaker) across the members, joined
 // by certificate-authenticated endpoints.
 func NewRole(s node.Spec) (node.Role, error) {
+	if s.Restore != nil {
+		return nil, fmt.Errorf("spec.forProvider.restoreFrom: forming a SQL Server cluster from a backup is not supported; create it empty and RESTORE DATABASE into it")
+	}
 	if s.Port == 0 {
 		s.Port = DefaultPort
 	}
