@@ -111,7 +111,16 @@ func (p *plan) rollout() rollout {
 	if n > 1 {
 		// Only the primary is left: hand its role to an updated, healthy
 		// replica first, so the cluster stays writable through the change.
+		// With synchronous replication it must be the synchronous standby
+		// (Patroni refuses any other, it could miss commits).
+		candidates := make([]int, 0, n)
+		if sync := p.syncStandby(prim); sync >= 0 {
+			candidates = append(candidates, sync)
+		}
 		for i := range n {
+			candidates = append(candidates, i)
+		}
+		for _, i := range candidates {
 			if i != prim && !s[i].pending && s[i].healthy {
 				r.node[prim].SwitchoverTo = nodeName(p.name, i)
 				r.message = fmt.Sprintf("rolling update: switching over from %s to %s before updating it", nodeName(p.name, prim), nodeName(p.name, i))
@@ -125,6 +134,32 @@ func (p *plan) rollout() rollout {
 	r.node[prim] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
 	r.message = fmt.Sprintf("updating single node %s (the database is unavailable while it restarts)", nodeName(p.name, prim))
 	return r
+}
+
+// syncStandby is the index of the member the node at primary reports as
+// its synchronous standby, or -1.
+func (p *plan) syncStandby(primary int) int {
+	o, ok := p.observed[nodeKey(primary)]
+	if !ok {
+		return -1
+	}
+	v, err := o.Resource.GetValue("status.atProvider.members")
+	if err != nil {
+		return -1
+	}
+	members, _ := v.([]any)
+	for _, m := range members {
+		mm, _ := m.(map[string]any)
+		if mm["role"] != "sync_standby" {
+			continue
+		}
+		for i := range p.tier.Nodes {
+			if mm["name"] == nodeName(p.name, i) {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 func s2primary[T any](s []T, isPrimary func(T) bool) int {

@@ -35,6 +35,7 @@ func TestRollingResize(t *testing.T) {
 		{reason: "Same when the other replica is the one changing.", observed: r2changing, wantPhase: PhaseUpdating, wantCPUs: [3]float64{2, 2, 4}},
 		{reason: "With orders-2 healthy, orders-1 goes next.", observed: r2done, wantPhase: PhaseUpdating, wantCPUs: [3]float64{2, 4, 4}},
 		{reason: "Only the primary is left: switch over to a resized replica first.", observed: r1done, wantPhase: PhaseUpdating, wantCPUs: [3]float64{2, 4, 4}, switchover: "orders-1"},
+		{reason: "With synchronous replication, to the synchronous standby (Patroni refuses any other).", observed: merge(r1done, observedState{"node-0": nodeWithSync(0, "orders-2")}), wantPhase: PhaseUpdating, wantCPUs: [3]float64{2, 4, 4}, switchover: "orders-2"},
 		{reason: "After the switchover the old primary is a replica and is resized.", observed: switched, wantPhase: PhaseUpdating, wantCPUs: [3]float64{4, 4, 4}},
 		{reason: "All at the new size and healthy: done.", observed: merge(switched, observedState{"vm-0": vmAt(0, 4, 16384, true)}), wantPhase: PhaseAvailable, wantCPUs: [3]float64{4, 4, 4}},
 	}
@@ -105,4 +106,13 @@ func nodeAs(i int, role string) string {
 		"metadata": {"name": "` + nodeName("orders", i) + `", "namespace": "team-a", "generation": 1},
 		"spec": {"forProvider": {"version": "15"}},
 		"status": {"atProvider": {"role": "` + role + `"}, ` + readyCond + `}}`
+}
+
+// nodeWithSync is node i as primary, reporting sync as its synchronous
+// standby.
+func nodeWithSync(i int, sync string) string {
+	return `{"apiVersion": "db.m.quorum.dev/v1alpha1", "kind": "DatabaseNode",
+		"metadata": {"name": "` + nodeName("orders", i) + `", "namespace": "team-a", "generation": 1},
+		"spec": {"forProvider": {"version": "15"}},
+		"status": {"atProvider": {"role": "primary", "members": [{"name": "orders-0", "role": "primary"}, {"name": "orders-1", "role": "replica"}, {"name": "` + sync + `", "role": "sync_standby"}]}, ` + readyCond + `}}`
 }
