@@ -30,14 +30,36 @@ type writer struct {
 
 // maxGap is the longest time between two acknowledged commits, the writer's
 // longest wait for a writable primary.
-func (w *writer) maxGap() time.Duration {
+func (w *writer) maxGap() time.Duration { return w.maxGapSince(time.Time{}) }
+
+// maxGapSince is maxGap over the commits acknowledged from since on (and
+// the last one before it).
+func (w *writer) maxGapSince(since time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var g time.Duration
 	for i := 1; i < len(w.ackedAt); i++ {
-		g = max(g, w.ackedAt[i].Sub(w.ackedAt[i-1]))
+		if w.ackedAt[i].After(since) {
+			g = max(g, w.ackedAt[i].Sub(w.ackedAt[i-1]))
+		}
 	}
 	return g
+}
+
+// waitAck waits for a commit acknowledged after t, so that a gap still
+// open at t is measured.
+func (w *writer) waitAck(t *testing.T, after time.Time) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		w.mu.Lock()
+		n := len(w.ackedAt)
+		ok := n > 0 && w.ackedAt[n-1].After(after)
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	t.Fatal("no commit acknowledged within 30s")
 }
 
 func (w *writer) run(ctx context.Context, dsn string) {
