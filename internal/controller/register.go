@@ -18,7 +18,7 @@ import (
 func Setup(mgr ctrl.Manager, o controller.Options) error {
 	for _, setup := range []func(ctrl.Manager, controller.Options) error{
 		config.Setup,
-		backup.Setup,
+		func(mgr ctrl.Manager, o controller.Options) error { return backup.Setup(mgr, o, engine.Nodes) },
 		func(mgr ctrl.Manager, o controller.Options) error { return databasenode.Setup(mgr, o, engine.Nodes) },
 		func(mgr ctrl.Manager, o controller.Options) error { return user.Setup(mgr, o, engine.Accounts) },
 		func(mgr ctrl.Manager, o controller.Options) error { return database.Setup(mgr, o, engine.Accounts) },

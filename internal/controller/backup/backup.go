@@ -1,10 +1,11 @@
 // Package backup reconciles Backup managed resources: one on-demand backup
-// of a cluster, or a schedule of them, taken with pgBackRest on the
-// cluster's primary over SSH.
+// of a cluster, or a schedule of them, taken by the engine's tool on the
+// cluster's primary over SSH (pgBackRest, mongodump, SQL Server's BACKUP;
+// each engine's node role implements node.Backuper).
 //
-// An on-demand Backup is one backup set, tied to the resource by a
-// pgBackRest annotation carrying the resource's UID; it is started once and
-// its outcome read back from the repository. A scheduled Backup starts a
+// An on-demand Backup is one backup set, tied to the resource by an
+// annotation carrying the resource's UID; it is started once and its
+// outcome read back from the repository. A scheduled Backup starts a
 // full backup at once (so a new cluster is restorable from its first
 // minutes) and then one per cron tick, never two at a time.
 package backup
@@ -31,13 +32,13 @@ import (
 	"github.com/quorumdb/quorum/internal/controller/databasenode"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/engine/host"
-	"github.com/quorumdb/quorum/internal/engine/postgresql"
+	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
 
 // Setup adds the Backup controller.
-func Setup(mgr ctrl.Manager, o controller.Options) error {
-	return mrsetup.Setup(mgr, o, dbv1alpha1.BackupGroupVersionKind, &dbv1alpha1.Backup{}, &dbv1alpha1.BackupList{}, &connector{kube: mgr.GetClient(), dial: dialNode})
+func Setup(mgr ctrl.Manager, o controller.Options, roles map[string]node.Factory) error {
+	return mrsetup.Setup(mgr, o, dbv1alpha1.BackupGroupVersionKind, &dbv1alpha1.Backup{}, &dbv1alpha1.BackupList{}, &connector{kube: mgr.GetClient(), dial: dialNode, roles: roles})
 }
 
 // dialer opens a session on a node's host.
@@ -57,20 +58,15 @@ func dialNode(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNo
 }
 
 type connector struct {
-	kube client.Client
-	dial dialer
+	kube  client.Client
+	dial  dialer
+	roles map[string]node.Factory
 }
 
 // Connect finds the cluster's primary among the referenced nodes and opens
 // a session on its host.
 func (c *connector) Connect(ctx context.Context, b *dbv1alpha1.Backup) (managed.TypedExternalClient[*dbv1alpha1.Backup], error) {
 	p := b.Spec.ForProvider
-	if p.Engine != dbv1alpha1.PostgreSQL {
-		if meta.WasDeleted(b) {
-			return mrsetup.Gone[*dbv1alpha1.Backup]{}, nil
-		}
-		return nil, fmt.Errorf("spec.forProvider.engine %s: this provider version takes backups of postgresql clusters only", p.Engine)
-	}
 	var primary *dbv1alpha1.DatabaseNode
 	for _, ref := range p.NodeRefs {
 		dn := &dbv1alpha1.DatabaseNode{}
@@ -89,36 +85,39 @@ func (c *connector) Connect(ctx context.Context, b *dbv1alpha1.Backup) (managed.
 		}
 		return nil, errors.New("no Ready primary among spec.forProvider.nodeRefs yet")
 	}
-	spec, err := databasenode.SpecFor(ctx, c.kube, primary)
-	if err != nil {
-		return nil, err
-	}
-	n, err := postgresql.NodeFor(spec)
-	if err != nil {
-		return nil, err
-	}
-	if n.Backup == nil {
+	if primary.Spec.ForProvider.Backup == nil {
 		return nil, fmt.Errorf("node %s has no backup repository (spec.forProvider.backup)", primary.Name)
+	}
+	role, err := databasenode.RoleFor(ctx, c.kube, primary, c.roles)
+	if err != nil {
+		return nil, err
+	}
+	backuper, ok := role.(node.Backuper)
+	if !ok {
+		return nil, fmt.Errorf("spec.forProvider.engine %s: this provider takes no backups of %s clusters", p.Engine, p.Engine)
 	}
 	h, closeFn, err := c.dial(ctx, c.kube, primary)
 	if err != nil {
 		return nil, err
 	}
-	return &external{host: h, close: closeFn, node: n, now: time.Now}, nil
+	logs := databasenode.NodeDir(primary.Namespace, primary.Spec.ForProvider.Cluster.Name, primary.Name) + "/log on " + primary.Name
+	return &external{host: h, close: closeFn, backuper: backuper, logs: logs, now: time.Now}, nil
 }
 
 type external struct {
-	host  host.Host
-	close func() error
-	node  postgresql.Node
-	now   func() time.Time
-	info  postgresql.RepoInfo
+	host     host.Host
+	close    func() error
+	backuper node.Backuper
+	// logs says where the backup tool's logs are.
+	logs string
+	now  func() time.Time
+	info node.RepoInfo
 }
 
 // id is what the backup sets of a resource are annotated with.
 func id(b *dbv1alpha1.Backup) string { return string(b.UID) }
 
-func setStatus(b *dbv1alpha1.Backup, s postgresql.BackupSet) {
+func setStatus(b *dbv1alpha1.Backup, s node.BackupSet) {
 	ap := &b.Status.AtProvider
 	started, finished := metav1.NewTime(s.Started), metav1.NewTime(s.Finished)
 	ap.Label, ap.Type, ap.Started, ap.Finished, ap.SizeBytes = s.Label, s.Type, &started, &finished, s.SizeBytes
@@ -126,13 +125,13 @@ func setStatus(b *dbv1alpha1.Backup, s postgresql.BackupSet) {
 }
 
 // latest is the newest set of this resource.
-func (e *external) latest(b *dbv1alpha1.Backup) (postgresql.BackupSet, bool) {
+func (e *external) latest(b *dbv1alpha1.Backup) (node.BackupSet, bool) {
 	for i := len(e.info.Sets) - 1; i >= 0; i-- {
 		if s := e.info.Sets[i]; s.Annotation == id(b) || strings.HasPrefix(s.Annotation, id(b)+"/") {
 			return s, true
 		}
 	}
-	return postgresql.BackupSet{}, false
+	return node.BackupSet{}, false
 }
 
 func (e *external) Observe(ctx context.Context, b *dbv1alpha1.Backup) (managed.ExternalObservation, error) {
@@ -140,7 +139,7 @@ func (e *external) Observe(ctx context.Context, b *dbv1alpha1.Backup) (managed.E
 		// The sets stay in the repository; the resource can go.
 		return managed.ExternalObservation{ResourceExists: false}, nil
 	}
-	info, err := postgresql.Backups(ctx, e.host, e.node)
+	info, err := e.backuper.Backups(ctx, e.host)
 	if err != nil {
 		return managed.ExternalObservation{}, err
 	}
@@ -151,7 +150,7 @@ func (e *external) Observe(ctx context.Context, b *dbv1alpha1.Backup) (managed.E
 	}
 	switch {
 	case found && set.Error:
-		b.SetConditions(xpv2.Unavailable().WithMessage(fmt.Sprintf("backup set %s finished with errors; see %s on the primary", set.Label, e.node.BaseDir+"/log")))
+		b.SetConditions(xpv2.Unavailable().WithMessage(fmt.Sprintf("backup set %s finished with errors; see %s", set.Label, e.logs)))
 	case found:
 		b.SetConditions(xpv2.Available())
 	case info.Running:
@@ -198,14 +197,9 @@ func (e *external) due(b *dbv1alpha1.Backup) (bool, error) {
 	return !sched.Next(b.Status.AtProvider.LastScheduled.Time).After(e.now()), nil
 }
 
-// start creates the stanza if needed and starts a backup.
+// start starts a backup.
 func (e *external) start(ctx context.Context, b *dbv1alpha1.Backup, typ, annotation string) error {
-	if !strings.HasPrefix(e.info.Status, "ok") {
-		if err := postgresql.EnsureStanza(ctx, e.host, e.node); err != nil {
-			return err
-		}
-	}
-	if err := postgresql.StartBackup(ctx, e.host, e.node, typ, annotation); err != nil {
+	if err := e.backuper.StartBackup(ctx, e.host, typ, annotation); err != nil {
 		return err
 	}
 	b.SetConditions(xpv2.Creating().WithMessage(typ + " backup started"))

@@ -48,7 +48,7 @@ func TestObserveSchedule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := hosttest.New()
 			h.Stdout["backup info"] = tc.info
-			e := &external{host: h, node: postgresql.Node{Cluster: "pg", BaseDir: "/q/pg-0", Backup: &node.BackupRepo{Type: "filesystem", Path: "/repo"}}, now: func() time.Time { return tc.now }}
+			e := &external{host: h, backuper: pgBackuper(t), now: func() time.Time { return tc.now }}
 			b := &dbv1alpha1.Backup{ObjectMeta: metav1.ObjectMeta{UID: "uid-1"}, Spec: dbv1alpha1.BackupSpec{ForProvider: dbv1alpha1.BackupParameters{
 				Engine: dbv1alpha1.PostgreSQL, Cluster: "pg", Type: "incr", Schedule: "0 2 * * *"}}}
 			got, err := e.Observe(context.Background(), b)
@@ -85,7 +85,7 @@ func TestObserveSchedule(t *testing.T) {
 func TestObserveOnDemand(t *testing.T) {
 	h := hosttest.New()
 	h.Stdout["backup info"] = info(false, "uid-1")
-	e := &external{host: h, node: postgresql.Node{Cluster: "pg", Backup: &node.BackupRepo{Path: "/repo"}}, now: time.Now}
+	e := &external{host: h, backuper: pgBackuper(t), now: time.Now}
 	b := &dbv1alpha1.Backup{ObjectMeta: metav1.ObjectMeta{UID: "uid-1"}, Spec: dbv1alpha1.BackupSpec{ForProvider: dbv1alpha1.BackupParameters{Engine: dbv1alpha1.PostgreSQL, Cluster: "pg", Type: "full"}}}
 	got, err := e.Observe(context.Background(), b)
 	if err != nil || !got.ResourceExists {
@@ -98,4 +98,13 @@ func TestObserveOnDemand(t *testing.T) {
 	if _, err := e.Create(context.Background(), &dbv1alpha1.Backup{Spec: dbv1alpha1.BackupSpec{ForProvider: dbv1alpha1.BackupParameters{Schedule: "every day"}}}); err == nil || !strings.Contains(err.Error(), `spec.forProvider.schedule "every day" is not a cron expression`) {
 		t.Errorf("bad schedule: %v", err)
 	}
+}
+
+func pgBackuper(t *testing.T) node.Backuper {
+	t.Helper()
+	r, err := postgresql.NewRole(node.Spec{Cluster: "pg", Name: "pg-0", Version: "15", BaseDir: "/q/pg-0", Backup: &node.BackupRepo{Type: "filesystem", Path: "/repo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.(node.Backuper)
 }

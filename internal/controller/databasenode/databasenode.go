@@ -81,37 +81,55 @@ func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	return ext, err
 }
 
-func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.TypedExternalClient[*dbv1alpha1.DatabaseNode], error) {
+// roleFor builds the node's role with its cluster's secrets (creating
+// those still missing), and returns the cluster Secret's UID.
+func (c *connector) roleFor(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (node.Role, node.Spec, string, error) {
 	p := dn.Spec.ForProvider
 	factory, ok := c.roles[string(p.Engine)]
 	if !ok {
-		return nil, fmt.Errorf("spec.forProvider.engine %s has no node role in this provider", p.Engine)
+		return nil, node.Spec{}, "", fmt.Errorf("spec.forProvider.engine %s has no node role in this provider", p.Engine)
 	}
+	shared, err := ensureSecret(ctx, c.kube, dn, p.AdminPasswordSecretRef.Name, passwords(p.AdminPasswordSecretRef.Key))
+	if err != nil {
+		return nil, node.Spec{}, "", err
+	}
+	clusterSecret := &corev1.Secret{}
+	if err := c.kube.Get(ctx, client.ObjectKey{Namespace: dn.Namespace, Name: p.AdminPasswordSecretRef.Name}, clusterSecret); err != nil {
+		return nil, node.Spec{}, "", fmt.Errorf("cannot read the cluster Secret %s: %w", p.AdminPasswordSecretRef.Name, err)
+	}
+	spec := nodeSpec(dn, shared)
+	if spec.Backup, err = backupRepo(ctx, c.kube, dn); err != nil {
+		return nil, node.Spec{}, "", err
+	}
+	if spec.Restore, err = restoreSource(ctx, c.kube, dn); err != nil {
+		return nil, node.Spec{}, "", err
+	}
+	if p.TLS != nil {
+		if spec.TLS, err = c.tls(ctx, dn); err != nil {
+			return nil, node.Spec{}, "", err
+		}
+	}
+	role, err := factory(spec)
+	if err != nil {
+		return nil, node.Spec{}, "", err
+	}
+	return role, spec, string(clusterSecret.UID), nil
+}
+
+// RoleFor is the role of a node, with its cluster's secrets, for
+// controllers that act on its cluster without configuring it (backups).
+func RoleFor(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode, roles map[string]node.Factory) (node.Role, error) {
+	r, _, _, err := (&connector{kube: kube, roles: roles}).roleFor(ctx, dn)
+	return r, err
+}
+
+func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.TypedExternalClient[*dbv1alpha1.DatabaseNode], error) {
+	p := dn.Spec.ForProvider
 	key, err := secretKey(ctx, c.kube, dn.Namespace, p.SSH.PrivateKeySecretRef)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the SSH key: %w", err)
 	}
-	shared, err := ensureSecret(ctx, c.kube, dn, p.AdminPasswordSecretRef.Name, passwords(p.AdminPasswordSecretRef.Key))
-	if err != nil {
-		return nil, err
-	}
-	clusterSecret := &corev1.Secret{}
-	if err := c.kube.Get(ctx, client.ObjectKey{Namespace: dn.Namespace, Name: p.AdminPasswordSecretRef.Name}, clusterSecret); err != nil {
-		return nil, fmt.Errorf("cannot read the cluster Secret %s: %w", p.AdminPasswordSecretRef.Name, err)
-	}
-	spec := nodeSpec(dn, shared)
-	if spec.Backup, err = backupRepo(ctx, c.kube, dn); err != nil {
-		return nil, err
-	}
-	if spec.Restore, err = restoreSource(ctx, c.kube, dn); err != nil {
-		return nil, err
-	}
-	if p.TLS != nil {
-		if spec.TLS, err = c.tls(ctx, dn); err != nil {
-			return nil, err
-		}
-	}
-	role, err := factory(spec)
+	role, spec, clusterID, err := c.roleFor(ctx, dn)
 	if err != nil {
 		return nil, err
 	}
@@ -124,16 +142,7 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	}
 	target := sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey, Timeout: 5 * time.Second}
 	redial := func(ctx context.Context) (*sshexec.Client, error) { return sshexec.Dial(ctx, target) }
-	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial, clusterID: string(clusterSecret.UID)}, nil
-}
-
-// SpecFor is a node's spec without its cluster's secrets, for controllers
-// that act on a node's host without configuring it (backups).
-func SpecFor(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode) (node.Spec, error) {
-	s := nodeSpec(dn, nil)
-	var err error
-	s.Backup, err = backupRepo(ctx, kube, dn)
-	return s, err
+	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial, clusterID: clusterID}, nil
 }
 
 // NodeDir is where a node keeps its files on its host.

@@ -86,6 +86,43 @@ type FinalBackuper interface {
 	FinalBackup(ctx context.Context, h host.Host, id string) (done bool, err error)
 }
 
+// Backuper is a Role that backs its cluster up from this node (the primary,
+// or the node the engine backs up from). StartBackup starts a backup of
+// type typ (full, diff, incr) annotated with id in the background and
+// returns at once; Backups reads the repository back, the only record of
+// what was taken.
+type Backuper interface {
+	StartBackup(ctx context.Context, h host.Host, typ, id string) error
+	Backups(ctx context.Context, h host.Host) (RepoInfo, error)
+}
+
+// BackupSet is one backup in a repository.
+type BackupSet struct {
+	Label     string
+	Type      string
+	Started   time.Time
+	Finished  time.Time
+	SizeBytes int64
+	// WALStart, WALStop, LSNStart and LSNStop bound what the set needs to
+	// be restored (PostgreSQL; LSNs are SQL Server's too).
+	WALStart   string
+	WALStop    string
+	LSNStart   string
+	LSNStop    string
+	Annotation string
+	Error      bool
+}
+
+// RepoInfo is a repository as the engine's tool reports it.
+type RepoInfo struct {
+	// Running is true while a backup is in progress.
+	Running bool
+	// Sets, oldest first.
+	Sets []BackupSet
+	// Status is the tool's word on the repository; "ok..." when usable.
+	Status string
+}
+
 // TLS is the node's certificate and its cluster's CA, PEM.
 type TLS struct {
 	CA   []byte

@@ -174,30 +174,11 @@ func StartBackup(ctx context.Context, h host.Host, n Node, typ, id string) error
 	return err
 }
 
-// BackupSet is one backup in the repository.
-type BackupSet struct {
-	Label      string
-	Type       string
-	Started    time.Time
-	Finished   time.Time
-	SizeBytes  int64
-	WALStart   string
-	WALStop    string
-	LSNStart   string
-	LSNStop    string
-	Annotation string
-	Error      bool
-}
-
-// RepoInfo is the repository as pgbackrest info reports it.
-type RepoInfo struct {
-	// Running is true while a backup holds the stanza's backup lock.
-	Running bool
-	Sets    []BackupSet
-	// Status is pgBackRest's message for the stanza ("ok", "missing
-	// stanza path", ...).
-	Status string
-}
+// BackupSet and RepoInfo are the engine-agnostic records.
+type (
+	BackupSet = node.BackupSet
+	RepoInfo  = node.RepoInfo
+)
 
 // Backups reads the repository from the node.
 func Backups(ctx context.Context, h host.Host, n Node) (RepoInfo, error) {

@@ -96,6 +96,21 @@ func (r role) Observe(ctx context.Context) (node.Status, error) {
 	return out, nil
 }
 
+// StartBackup creates the stanza when the repository has none yet, then
+// starts the backup.
+func (r role) StartBackup(ctx context.Context, h host.Host, typ, id string) error {
+	if info, err := Backups(ctx, h, r.n); err != nil || !strings.HasPrefix(info.Status, "ok") {
+		if err := EnsureStanza(ctx, h, r.n); err != nil {
+			return err
+		}
+	}
+	return StartBackup(ctx, h, r.n, typ, id)
+}
+
+func (r role) Backups(ctx context.Context, h host.Host) (node.RepoInfo, error) {
+	return Backups(ctx, h, r.n)
+}
+
 // FinalBackup takes the primary's last full backup, in the background.
 func (r role) FinalBackup(ctx context.Context, h host.Host, id string) (bool, error) {
 	info, err := Backups(ctx, h, r.n)
