@@ -198,8 +198,8 @@ func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status,
 	if r := spec.Restore; r != nil {
 		// Admission checks these too; the legacy claim's composite cannot
 		// compare names there.
-		if e.Name != "postgresql" {
-			return nil, errors.Errorf("spec.restore is offered for postgresql only, not %s: create the database empty and restore into it with the engine's tools", e.Name)
+		if e.Name != "postgresql" && r.PointInTime != "" {
+			return nil, errors.Errorf("spec.restore.pointInTime is offered for postgresql only, not %s: it restores to the end of a backup; remove pointInTime or name a backup", e.Name)
 		}
 		if r.FromDatabase == name {
 			return nil, errors.Errorf("spec.restore.fromDatabase names this XDatabase itself (%s): name the XDatabase whose backups to restore", name)

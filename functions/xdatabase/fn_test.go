@@ -104,11 +104,11 @@ func TestRunFunctionFatal(t *testing.T) {
 			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
 			want:   fatal(`cannot allocate addresses from the function input's addressPool: addressPool must span at least 4 addresses`),
 		},
-		"RestoreOtherEngine": {
-			reason: "Restores are offered for PostgreSQL only.",
+		"RestorePointInTimeOtherEngine": {
+			reason: "Points in time are offered for PostgreSQL only.",
 			input:  testInput,
-			spec:   `{"engine": "mongodb", "version": "7.0", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere", "restore": {"fromDatabase": "old"}}`,
-			want:   fatal(`spec.restore is offered for postgresql only, not mongodb: create the database empty and restore into it with the engine's tools`),
+			spec:   `{"engine": "mongodb", "version": "7.0", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere", "restore": {"fromDatabase": "old", "pointInTime": "2026-11-22T10:00:00Z"}}`,
+			want:   fatal(`spec.restore.pointInTime is offered for postgresql only, not mongodb: it restores to the end of a backup; remove pointInTime or name a backup`),
 		},
 		"RestoreFromItself": {
 			reason: "A database cannot start from its own backups (the legacy claim has no admission rule for it).",

@@ -33,7 +33,12 @@ const DefaultPort = 27017
 // and a replica set named after the cluster.
 func NewRole(s node.Spec) (node.Role, error) {
 	if s.Restore != nil {
-		return nil, fmt.Errorf("spec.forProvider.restoreFrom: forming a MongoDB cluster from a backup is not supported; create it empty and restore into it with mongorestore")
+		if !s.Restore.Target.IsZero() {
+			return nil, fmt.Errorf("spec.forProvider.restoreFrom.pointInTime: MongoDB restores go to the end of a backup (mongodump's oplog); remove pointInTime or name a backup")
+		}
+		if err := checkRepo("spec.forProvider.restoreFrom.repository", &s.Restore.Repo); err != nil {
+			return nil, err
+		}
 	}
 	if s.Port == 0 {
 		s.Port = DefaultPort
@@ -53,7 +58,11 @@ func NewRole(s node.Spec) (node.Role, error) {
 // of mongod.conf.
 var allowedParameters = []string{"net.maxIncomingConnections", "operationProfiling.slowOpThresholdMs", "storage.wiredTiger.engineConfig.cacheSizeGB"}
 
-type role struct{ s node.Spec }
+type role struct {
+	s node.Spec
+	// clock names backup sets; time.Now when nil.
+	clock func() time.Time
+}
 
 func (r *role) dir(p ...string) string { return path.Join(append([]string{r.s.BaseDir}, p...)...) }
 
@@ -256,6 +265,14 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 	}
 	if _, err := h.Run(ctx, "form replica set", fmt.Sprintf("mongosh --quiet --norc --port %d --file %s; rc=$?; rm -f %s; exit $rc", r.s.Port, host.Quote(f), host.Quote(f))); err != nil {
 		return nil, err
+	}
+	if r.s.Restore != nil {
+		if err := r.writeToolConfig(ctx, h); err != nil {
+			return nil, err
+		}
+		if _, err := h.Run(ctx, "restore from backup", r.RestoreScript()); err != nil {
+			return nil, err
+		}
 	}
 	return nil, nil
 }

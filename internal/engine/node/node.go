@@ -96,6 +96,25 @@ type Backuper interface {
 	Backups(ctx context.Context, h host.Host) (RepoInfo, error)
 }
 
+// FinalBackup is FinalBackuper's logic for any Backuper: done once a
+// successful set annotated id is in the repository, waiting while a backup
+// runs, starting a full one otherwise.
+func FinalBackup(ctx context.Context, b Backuper, h host.Host, id string) (bool, error) {
+	info, err := b.Backups(ctx, h)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range info.Sets {
+		if s.Annotation == id && !s.Error {
+			return true, nil
+		}
+	}
+	if info.Running {
+		return false, nil
+	}
+	return false, b.StartBackup(ctx, h, "full", id)
+}
+
 // BackupSet is one backup in a repository.
 type BackupSet struct {
 	Label     string

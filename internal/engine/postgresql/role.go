@@ -113,22 +113,5 @@ func (r role) Backups(ctx context.Context, h host.Host) (node.RepoInfo, error) {
 
 // FinalBackup takes the primary's last full backup, in the background.
 func (r role) FinalBackup(ctx context.Context, h host.Host, id string) (bool, error) {
-	info, err := Backups(ctx, h, r.n)
-	if err != nil {
-		return false, err
-	}
-	for _, s := range info.Sets {
-		if s.Annotation == id && !s.Error {
-			return true, nil
-		}
-	}
-	if info.Running {
-		return false, nil
-	}
-	if !strings.HasPrefix(info.Status, "ok") {
-		if err := EnsureStanza(ctx, h, r.n); err != nil {
-			return false, err
-		}
-	}
-	return false, StartBackup(ctx, h, r.n, "full", id)
+	return node.FinalBackup(ctx, r, h, id)
 }

@@ -37,11 +37,14 @@ const (
 // Paths of SQL Server's packages on Debian/Ubuntu and RHEL alike.
 const (
 	mssqlConf = "/opt/mssql/bin/mssql-conf"
-	sqlcmd    = "/opt/mssql-tools18/bin/sqlcmd"
 	confFile  = "/var/opt/mssql/mssql.conf"
 	certName  = "quorum_ag"
 	endpoint  = "quorum_hadr"
 )
+
+// sqlcmd is mssql-tools18's client (a variable so tests can run the
+// scripts around it with a stand-in).
+var sqlcmd = "/opt/mssql-tools18/bin/sqlcmd"
 
 // Shared keys the bootstrap member publishes for the others: the
 // availability group certificate and its private key (encrypted with the
@@ -60,7 +63,15 @@ var allowedParameters = []string{"memory.memorylimitmb", "sqlagent.enabled", "te
 // by certificate-authenticated endpoints.
 func NewRole(s node.Spec) (node.Role, error) {
 	if s.Restore != nil {
-		return nil, fmt.Errorf("spec.forProvider.restoreFrom: forming a SQL Server cluster from a backup is not supported; create it empty and RESTORE DATABASE into it")
+		if !s.Restore.Target.IsZero() {
+			return nil, fmt.Errorf("spec.forProvider.restoreFrom.pointInTime: SQL Server restores go to the end of a full backup; remove pointInTime or name a backup")
+		}
+		if t := s.Restore.Repo.Type; t != "filesystem" && t != "" {
+			return nil, fmt.Errorf("spec.forProvider.restoreFrom.repository.type %s: SQL Server clusters are formed from filesystem repositories only; restore from %s with RESTORE DATABASE ... FROM URL into an empty database", t, t)
+		}
+		if b := s.Restore.Backup; b != "" && !strings.HasSuffix(b, "F") {
+			return nil, fmt.Errorf("spec.forProvider.restoreFrom.backup %s: name a full backup (its label ends in F)", b)
+		}
 	}
 	if s.Port == 0 {
 		s.Port = DefaultPort
@@ -76,6 +87,8 @@ func NewRole(s node.Spec) (node.Role, error) {
 type role struct {
 	s    node.Spec
 	dial func(ctx context.Context, address string, port int, password string) (*sql.DB, error)
+	// clock names backup sets; time.Now when nil.
+	clock func() time.Time
 }
 
 func dial(ctx context.Context, address string, port int, password string) (*sql.DB, error) {
@@ -268,6 +281,11 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 	}
 	if !r.s.Bootstrap {
 		return nil, nil
+	}
+	if r.s.Restore != nil {
+		if _, err := h.Run(ctx, "restore from backup", r.RestoreScript()); err != nil {
+			return nil, err
+		}
 	}
 	st, err := h.Run(ctx, "read certificate", fmt.Sprintf("base64 -w0 %s; echo; base64 -w0 %s", host.Quote(r.dir("ag.cer")), host.Quote(r.dir("ag.pvk"))))
 	if err != nil {
