@@ -361,7 +361,55 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 	if _, err := c.Run(ctx, "start patroni", host.Start(patroniPid, "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
 		return err
 	}
+	sentinelChanged, err := c.WriteFile(ctx, n.dir("sentinel.sh"), n.SentinelScript(), 0o644, "root:root")
+	if err != nil {
+		return err
+	}
+	if sentinelChanged {
+		if _, err := c.Run(ctx, "stop sentinel for its new script", host.Stop(n.dir("pids", "sentinel.pid"))); err != nil {
+			return err
+		}
+	}
+	if _, err := c.Run(ctx, "start sentinel", host.Start(n.dir("pids", "sentinel.pid"), "postgres", n.dir("log", "sentinel.log"), "sh "+n.dir("sentinel.sh"))); err != nil {
+		return err
+	}
 	return nil
+}
+
+// sentinelPoll is how often the sentinel checks that Patroni runs.
+const sentinelPoll = "0.1"
+
+// SentinelScript is the node's sentinel. Patroni releases its leader key
+// when it stops, but a Patroni killed (kill -9, OOM, a crash) leaves the
+// key to expire after ttl, and the standbys wait that long before taking
+// over. The sentinel, running beside it, sees Patroni gone within
+// sentinelPoll; if this node holds the leader key it first fences
+// PostgreSQL (kills the postmaster and its children, so nothing here can
+// accept a write) and then deletes the key if it still names this node, so
+// the standbys' Patroni, watching the key, elect the synchronous standby at
+// once. When the whole host is gone, the sentinel is too and the key
+// expires as before. It never touches a running Patroni nor another
+// node's key.
+func (n Node) SentinelScript() []byte {
+	key := fmt.Sprintf("http://%s/v2/keys/service/%s/leader", net.JoinHostPort(n.Address, strconv.Itoa(EtcdClientPort)), n.Cluster)
+	return []byte(fmt.Sprintf(`# Written by Quorum: fences this node and releases its leader key when Patroni dies.
+key=%[1]s
+while :; do
+  if ! %[2]s; then
+    if curl -fsS --max-time 1 "$key" 2>/dev/null | grep -q '"value":"%[3]s"'; then
+      pm=$(head -n 1 %[4]s 2>/dev/null)
+      if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
+        pkill -KILL -P "$pm"; kill -KILL "$pm"
+        echo "$(date -u +%%FT%%TZ) Patroni is gone: PostgreSQL (postmaster $pm) fenced"
+      fi
+      if curl -fsS --max-time 1 -X DELETE "$key?prevValue=%[3]s" >/dev/null 2>&1; then
+        echo "$(date -u +%%FT%%TZ) Patroni is gone: leader key released"
+      fi
+    fi
+  fi
+  sleep %[5]s
+done
+`, host.Quote(key), host.Alive(n.dir("pids", "patroni.pid")), n.Name, host.Quote(n.dir("data", "postmaster.pid")), sentinelPoll))
 }
 
 // Status is a node as Patroni reports it.
@@ -426,8 +474,8 @@ func (n Node) ConfigSum() string {
 // configuration file changed outside, or a service is not running.
 func Drifted(ctx context.Context, c host.Host, n Node) (string, error) {
 	st, err := c.Run(ctx, "check drift", fmt.Sprintf(
-		"sha256sum %s 2>/dev/null | cut -d' ' -f1; %s && echo etcd-up; %s && echo patroni-up; true",
-		host.Quote(n.dir("patroni.yml")), host.Alive(n.dir("pids", "etcd.pid")), host.Alive(n.dir("pids", "patroni.pid"))))
+		"sha256sum %s 2>/dev/null | cut -d' ' -f1; %s && echo etcd-up; %s && echo patroni-up; %s && echo sentinel-up; true",
+		host.Quote(n.dir("patroni.yml")), host.Alive(n.dir("pids", "etcd.pid")), host.Alive(n.dir("pids", "patroni.pid")), host.Alive(n.dir("pids", "sentinel.pid"))))
 	if err != nil {
 		return "", err
 	}
@@ -447,14 +495,17 @@ func Drifted(ctx context.Context, c host.Host, n Node) (string, error) {
 		return "etcd is not running", nil
 	case !has("patroni-up"):
 		return "patroni is not running", nil
+	case !has("sentinel-up"):
+		return "the sentinel is not running", nil
 	}
 	return "", nil
 }
 
-// Stop stops the node's services, keeping its data: Patroni first (it stops
-// PostgreSQL cleanly), then etcd.
+// Stop stops the node's services, keeping its data: the sentinel (a
+// stopping Patroni releases its key itself), Patroni (it stops PostgreSQL
+// cleanly), then etcd.
 func Stop(ctx context.Context, c host.Host, n Node) error {
-	_, err := c.Run(ctx, "stop services", host.Stop(n.dir("pids", "patroni.pid"), n.dir("pids", "etcd.pid")))
+	_, err := c.Run(ctx, "stop services", host.Stop(n.dir("pids", "sentinel.pid"), n.dir("pids", "patroni.pid"), n.dir("pids", "etcd.pid")))
 	return err
 }
 

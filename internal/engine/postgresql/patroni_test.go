@@ -165,7 +165,7 @@ func (tc *testCluster) waitHealthy(t *testing.T, timeout time.Duration) string {
 		if time.Now().After(deadline) {
 			for _, n := range tc.nodes {
 				b, _ := os.ReadFile(filepath.Join(n.BaseDir, "log", "patroni.out"))
-				t.Logf("%s patroni.out tail: %s", n.Name, tailStr(string(b), 1500))
+				t.Logf("%s patroni.out tail: %s", n.Name, tailStr(string(b), 6000))
 			}
 			t.Fatalf("cluster not healthy after %s (primary %q, %d replicas streaming)", timeout, primary, streaming)
 		}
@@ -234,7 +234,8 @@ func TestApplyStepsAndInstall(t *testing.T) {
 	}
 	want := []string{"run install packages", "run link binaries", "run prepare directories",
 		"write /q/db-0/tls/server.crt 600 postgres:postgres", "write /q/db-0/tls/server.key 600 postgres:postgres", "write /q/db-0/tls/ca.crt 600 postgres:postgres",
-		"write /q/db-0/patroni.yml 600 postgres:postgres", "run reload patroni", "run start etcd", "run start patroni"}
+		"write /q/db-0/patroni.yml 600 postgres:postgres", "run reload patroni", "run start etcd", "run start patroni",
+		"write /q/db-0/sentinel.sh 644 root:root", "run stop sentinel for its new script", "run start sentinel"}
 	if diff := cmp.Diff(want, h.Log); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}

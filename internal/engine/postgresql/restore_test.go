@@ -47,6 +47,9 @@ func TestPointInTimeRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := waitBackup(t, sh, sn, "before-t")
+	// pgBackRest picks the set to restore by its stop time, in seconds:
+	// keep T in a later second than the backup's end.
+	time.Sleep(1100 * time.Millisecond)
 
 	// Each row its own transaction: recovery stops between commits.
 	for v := 101; v <= 200; v++ {

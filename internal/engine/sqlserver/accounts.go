@@ -94,16 +94,35 @@ END`
 	sqlDatabase = `SELECT SUSER_SNAME(d.owner_sid), (SELECT SUM(CAST(f.size AS bigint)) * 8192 FROM sys.master_files f WHERE f.database_id = d.database_id)
 FROM sys.databases d WHERE d.name = @p1`
 
+	// On the primary of an availability group the new database joins it
+	// (full recovery and a first full backup are what joining requires;
+	// automatic seeding copies it to the secondaries), or it would have no
+	// replica.
 	sqlCreateDatabase = `IF DB_ID(@p1) IS NULL
 BEGIN
   DECLARE @s nvarchar(max) = N'CREATE DATABASE ' + QUOTENAME(@p1);
   EXEC (@s);
+END
+DECLARE @ag sysname = (SELECT TOP 1 g.name FROM sys.availability_groups g
+  JOIN sys.dm_hadr_availability_replica_states r ON r.group_id = g.group_id AND r.is_local = 1 WHERE r.role_desc = N'PRIMARY');
+IF @ag IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sys.availability_databases_cluster WHERE database_name = @p1)
+BEGIN
+  DECLARE @j nvarchar(max) = N'ALTER DATABASE ' + QUOTENAME(@p1) + N' SET RECOVERY FULL; BACKUP DATABASE ' + QUOTENAME(@p1) + N' TO DISK = N''/dev/null''; ALTER AVAILABILITY GROUP ' + QUOTENAME(@ag) + N' ADD DATABASE ' + QUOTENAME(@p1);
+  EXEC (@j);
 END`
 
 	sqlSetOwner = `DECLARE @s nvarchar(max) = N'ALTER AUTHORIZATION ON DATABASE::' + QUOTENAME(@p1) + N' TO ' + QUOTENAME(@p2);
 EXEC (@s)`
 
-	sqlDropDatabase = `IF DB_ID(@p1) IS NOT NULL
+	// A database in an availability group leaves it first.
+	sqlDropDatabase = `DECLARE @ag sysname = (SELECT TOP 1 g.name FROM sys.availability_groups g
+  JOIN sys.availability_databases_cluster d ON d.group_id = g.group_id WHERE d.database_name = @p1);
+IF @ag IS NOT NULL
+BEGIN
+  DECLARE @r nvarchar(max) = N'ALTER AVAILABILITY GROUP ' + QUOTENAME(@ag) + N' REMOVE DATABASE ' + QUOTENAME(@p1);
+  EXEC (@r);
+END
+IF DB_ID(@p1) IS NOT NULL
 BEGIN
   DECLARE @s nvarchar(max) = N'DROP DATABASE ' + QUOTENAME(@p1);
   EXEC (@s);
