@@ -116,6 +116,12 @@ func (n Node) parameters() (cluster, local map[string]string) {
 		"max_connections": "200", "wal_level": "replica", "hot_standby": "on",
 		"max_wal_senders": "10", "max_replication_slots": "10", "wal_keep_size": "256MB",
 		"wal_log_hints": "on", "password_encryption": "scram-sha-256",
+		// After a failover the remaining replicas reconnect to the new
+		// primary, whose slot for them appears within one Patroni loop; with
+		// strict synchronous replication no commit is acknowledged until
+		// one of them streams, so the retry (5 s by default) is the write
+		// outage. Half a second keeps it short.
+		"wal_retrieve_retry_interval": "500ms",
 	}
 	if n.MemoryMiB > 0 {
 		all["shared_buffers"] = fmt.Sprintf("%dMB", n.MemoryMiB/4)
