@@ -117,7 +117,7 @@ func (tc *testCluster) index(name string) int {
 
 // syncStandby is the member Patroni keeps synchronous (the only allowed
 // switchover target in synchronous mode).
-func (tc *testCluster) syncStandby(t *testing.T, primary string) string {
+func (tc *testCluster) syncStandby(t testing.TB, primary string) string {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		_, members, err := Observe(context.Background(), primary)
@@ -136,7 +136,7 @@ func (tc *testCluster) syncStandby(t *testing.T, primary string) string {
 
 // waitPrimary waits for the named member to be the running primary and
 // returns its address.
-func (tc *testCluster) waitPrimary(t *testing.T, name string) string {
+func (tc *testCluster) waitPrimary(t testing.TB, name string) string {
 	t.Helper()
 	addr := tc.nodes[tc.index(name)].Address
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {

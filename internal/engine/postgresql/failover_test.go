@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +49,7 @@ func (w *writer) maxGapSince(since time.Time) time.Duration {
 
 // waitAck waits for a commit acknowledged after t, so that a gap still
 // open at t is measured.
-func (w *writer) waitAck(t *testing.T, after time.Time) {
+func (w *writer) waitAck(t testing.TB, after time.Time) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		w.mu.Lock()
@@ -101,15 +102,23 @@ func (w *writer) run(ctx context.Context, dsn string) {
 }
 
 // killPrimary kills -9 the primary guest's postgres and patroni processes.
-func (tc *testCluster) killPrimary(t *testing.T, primary string) {
+func (tc *testCluster) killPrimary(t testing.TB, primary string) {
 	t.Helper()
 	for _, n := range tc.nodes {
 		if n.Address != primary {
 			continue
 		}
-		out, err := exec.Command("ip", "netns", "pids", "qp-"+n.Name).Output()
+		// ip netns pids fails when a process exits while it reads /proc.
+		var out []byte
+		var err error
+		for range 5 {
+			if out, err = exec.Command("ip", "netns", "pids", "qp-"+n.Name).CombinedOutput(); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("ip netns pids qp-%s: %v: %s", n.Name, err, out)
 		}
 		killed := 0
 		for _, p := range strings.Fields(string(out)) {
@@ -180,8 +189,13 @@ func TestFailover(t *testing.T) {
 
 // lostCommits counts the writer's acknowledged ids missing on the current
 // primary (other than notOn, the old one), and the rows it has.
-func (tc *testCluster) lostCommits(t *testing.T, w *writer, notOn string) (lost int, count int64) {
+func (tc *testCluster) lostCommits(t testing.TB, w *writer, notOn string) (lost int, count int64) {
 	t.Helper()
+	// The writer may still be running: only what was acknowledged before
+	// the primary is read must be on it.
+	w.mu.Lock()
+	acked := slices.Clone(w.acked)
+	w.mu.Unlock()
 	var newPrimary string
 	for deadline := time.Now().Add(30 * time.Second); newPrimary == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		for _, n := range tc.nodes {
@@ -207,9 +221,7 @@ func (tc *testCluster) lostCommits(t *testing.T, w *writer, notOn string) (lost 
 		v, _ := strconv.ParseInt(f, 10, 64)
 		present[v] = true
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, id := range w.acked {
+	for _, id := range acked {
 		if !present[id] {
 			lost++
 		}
@@ -219,7 +231,7 @@ func (tc *testCluster) lostCommits(t *testing.T, w *writer, notOn string) (lost 
 
 // startWriter creates the writer's table and writes until the returned
 // stop function is called.
-func (tc *testCluster) startWriter(t *testing.T, primary string) (*writer, func()) {
+func (tc *testCluster) startWriter(t testing.TB, primary string) (*writer, func()) {
 	t.Helper()
 	if _, err := psql(primary, "CREATE TABLE w (id bigint PRIMARY KEY)"); err != nil {
 		t.Fatal(err)

@@ -57,6 +57,11 @@ type Node struct {
 	// Restore, when set, forms the cluster from another cluster's backup
 	// (Patroni's custom bootstrap) instead of initdb.
 	Restore *node.Restore
+
+	// plain runs Patroni as shipped (its default timings, no sentinel,
+	// PostgreSQL's default WAL retry), for the failover benchmark's
+	// comparison only.
+	plain bool
 }
 
 // Ports of the node's services.
@@ -122,6 +127,9 @@ func (n Node) parameters() (cluster, local map[string]string) {
 		// one of them streams, so the retry (5 s by default) is the write
 		// outage. Half a second keeps it short.
 		"wal_retrieve_retry_interval": "500ms",
+	}
+	if n.plain {
+		delete(all, "wal_retrieve_retry_interval")
 	}
 	if n.MemoryMiB > 0 {
 		all["shared_buffers"] = fmt.Sprintf("%dMB", n.MemoryMiB/4)
@@ -251,7 +259,7 @@ postgresql:
   pg_hba:
 %s`, tlsNote, n.Cluster, n.Name, n.dir("log"),
 		net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)), net.JoinHostPort(n.Address, strconv.Itoa(RESTPort)),
-		hosts, n.bootstrapMethod(), ttl, loopWait, retryTimeout, sync, sync, yamlMap(cluster, "        "),
+		hosts, n.bootstrapMethod(), timing(n.plain, ttl, 30), timing(n.plain, loopWait, 10), timing(n.plain, retryTimeout, 10), sync, sync, yamlMap(cluster, "        "),
 		net.JoinHostPort(n.Address, strconv.Itoa(n.Port)), net.JoinHostPort(n.Address, strconv.Itoa(n.Port)),
 		n.dir("data"), n.dir("bin"), n.dir("pgpass"), yamlMap(local, "    "),
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), n.hba()))
@@ -367,6 +375,9 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 	if _, err := c.Run(ctx, "start patroni", host.Start(patroniPid, "postgres", n.dir("log", "patroni.out"), "patroni "+n.dir("patroni.yml"))); err != nil {
 		return err
 	}
+	if n.plain {
+		return nil
+	}
 	sentinelChanged, err := c.WriteFile(ctx, n.dir("sentinel.sh"), n.SentinelScript(), 0o644, "root:root")
 	if err != nil {
 		return err
@@ -380,6 +391,14 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 		return err
 	}
 	return nil
+}
+
+// timing is ours, or Patroni's default for a plain node.
+func timing(plain bool, ours, patroni int) int {
+	if plain {
+		return patroni
+	}
+	return ours
 }
 
 // sentinelPoll is how often the sentinel checks that Patroni runs.
@@ -501,7 +520,7 @@ func Drifted(ctx context.Context, c host.Host, n Node) (string, error) {
 		return "etcd is not running", nil
 	case !has("patroni-up"):
 		return "patroni is not running", nil
-	case !has("sentinel-up"):
+	case !has("sentinel-up") && !n.plain:
 		return "the sentinel is not running", nil
 	}
 	return "", nil

@@ -32,13 +32,13 @@ type testCluster struct {
 
 // newCluster starts three namespace guests with sshd and applies a Patroni
 // node to each over SSH, as the DatabaseNode controller does.
-func newCluster(t *testing.T, replication string) *testCluster {
+func newCluster(t testing.TB, replication string) *testCluster {
 	t.Helper()
 	return newClusterWith(t, replication, nil)
 }
 
 // newClusterWith is newCluster with each node adjusted before it is applied.
-func newClusterWith(t *testing.T, replication string, adjust func(base string, n *Node)) *testCluster {
+func newClusterWith(t testing.TB, replication string, adjust func(base string, n *Node)) *testCluster {
 	t.Helper()
 	if err := localdc.Check(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -74,7 +74,7 @@ func newClusterWith(t *testing.T, replication string, adjust func(base string, n
 
 // another starts a second cluster of count nodes in the same datacenter,
 // its hosts numbered from 10.79.0.<first>.
-func (tc *testCluster) another(t *testing.T, name string, count, first int, replication string, adjust func(base string, n *Node)) *testCluster {
+func (tc *testCluster) another(t testing.TB, name string, count, first int, replication string, adjust func(base string, n *Node)) *testCluster {
 	t.Helper()
 	o := &testCluster{dc: tc.dc, base: tc.base}
 	t.Cleanup(func() {
@@ -86,7 +86,7 @@ func (tc *testCluster) another(t *testing.T, name string, count, first int, repl
 	return o
 }
 
-func (tc *testCluster) addNodes(t *testing.T, cluster string, count, first int, replication string, adjust func(base string, n *Node)) {
+func (tc *testCluster) addNodes(t testing.TB, cluster string, count, first int, replication string, adjust func(base string, n *Node)) {
 	t.Helper()
 	ctx := context.Background()
 	var members []Member
@@ -114,7 +114,7 @@ func (tc *testCluster) addNodes(t *testing.T, cluster string, count, first int, 
 	tc.applyAll(t)
 }
 
-func (tc *testCluster) applyAll(t *testing.T) {
+func (tc *testCluster) applyAll(t testing.TB) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make([]error, len(tc.nodes))
@@ -139,12 +139,14 @@ func (tc *testCluster) applyAll(t *testing.T) {
 	}
 }
 
-// waitHealthy waits for one primary and two streaming replicas.
-func (tc *testCluster) waitHealthy(t *testing.T, timeout time.Duration) string {
+// waitHealthy waits for one primary and the other members streaming and,
+// with synchronous replication, for Patroni to have recorded a synchronous
+// standby (until it has, no member may take over from the primary).
+func (tc *testCluster) waitHealthy(t testing.TB, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		primary, streaming := "", 0
+		primary, streaming, sync := "", 0, false
 		for _, n := range tc.nodes {
 			st, members, err := Observe(context.Background(), n.Address)
 			if err != nil {
@@ -155,21 +157,31 @@ func (tc *testCluster) waitHealthy(t *testing.T, timeout time.Duration) string {
 				for _, m := range members {
 					if m.Role != "primary" && (m.State == "streaming" || m.State == "running") {
 						streaming++
+						sync = sync || m.Role == "sync_standby"
 					}
 				}
 			}
 		}
-		if primary != "" && streaming == len(tc.nodes)-1 {
+		if primary != "" && streaming == len(tc.nodes)-1 && (sync || tc.nodes[0].Replication != "sync" || len(tc.nodes) == 1) {
 			return primary
 		}
 		if time.Now().After(deadline) {
-			for _, n := range tc.nodes {
-				b, _ := os.ReadFile(filepath.Join(n.BaseDir, "log", "patroni.out"))
-				t.Logf("%s patroni.out tail: %s", n.Name, tailStr(string(b), 6000))
-			}
-			t.Fatalf("cluster not healthy after %s (primary %q, %d replicas streaming)", timeout, primary, streaming)
+			tc.dumpLogs(t)
+			t.Fatalf("cluster not healthy after %s (primary %q, %d replicas streaming, synchronous standby recorded: %v)", timeout, primary, streaming, sync)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// dumpLogs logs the tail of each node's Patroni and sentinel logs, for a
+// failure's diagnosis.
+func (tc *testCluster) dumpLogs(t testing.TB) {
+	t.Helper()
+	for _, n := range tc.nodes {
+		for _, f := range []string{"patroni.log", "patroni.out", "sentinel.log"} {
+			b, _ := os.ReadFile(filepath.Join(n.BaseDir, "log", f))
+			t.Logf("%s %s tail:\n%s", n.Name, f, tailStr(string(b), 3000))
+		}
 	}
 }
 

@@ -151,7 +151,7 @@ func TestPointInTimeRestore(t *testing.T) {
 }
 
 // dial connects to the node at address over SSH.
-func (tc *testCluster) dial(t *testing.T, address string) (*sshexec.Client, Node) {
+func (tc *testCluster) dial(t testing.TB, address string) (*sshexec.Client, Node) {
 	t.Helper()
 	for i, n := range tc.nodes {
 		if n.Address == address {
@@ -167,7 +167,7 @@ func (tc *testCluster) dial(t *testing.T, address string) (*sshexec.Client, Node
 	return nil, Node{}
 }
 
-func connect(t *testing.T, address string) *pgx.Conn {
+func connect(t testing.TB, address string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgresql://quorum_admin:%s@%s:5432/postgres?sslmode=disable", adminPassword, address))
 	if err != nil {
@@ -178,7 +178,7 @@ func connect(t *testing.T, address string) *pgx.Conn {
 }
 
 // waitBackup waits for the backup annotated id to be in the repository.
-func waitBackup(t *testing.T, h *sshexec.Client, n Node, id string) BackupSet {
+func waitBackup(t testing.TB, h *sshexec.Client, n Node, id string) BackupSet {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
