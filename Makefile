@@ -63,6 +63,6 @@ status:
 down:
 	@if [ -x $(BIN)/quorum-local ]; then $(BIN)/quorum-local down; else go run ./cmd/quorum-local down; fi
 
-## bench: benchmarks, written to bench/results.md
-bench: build
-	go test -run '^$$' -bench . -benchmem ./... | tee _output/bench.txt
+## bench: every benchmark (function, platform, provisioning, failover), results with the machine in bench/results.md
+bench: tools build
+	./hack/bench.sh

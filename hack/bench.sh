@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of the product, raw outputs in _output/bench,
+# results with the machine described in bench/results.md (a group's last
+# run is kept, so ONLY= reruns one group and rewrites the report). Knobs:
+#   KILLS=20      failovers per configuration (BenchmarkFailover)
+#   RUNS=5        provisionings per tier (BenchmarkProvisioning)
+#   COUNT=5       repetitions of the in-process benchmarks (benchstat input)
+#   ONLY=regex    run only the benchmarks matching it
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH=$root/bin:$PATH
+out=$root/_output/bench
+mkdir -p "$out" bench
+KILLS=${KILLS:-20} RUNS=${RUNS:-5} COUNT=${COUNT:-5} ONLY=${ONLY:-.}
+started=$(date -u +%FT%TZ)
+
+run() { # run <name> <go test args...>: one benchmark group, its output kept
+  local name=$1; shift
+  if ! [[ $name =~ $ONLY ]]; then return 0; fi
+  echo "== $name" >&2
+  : > "$out/$name.summary"
+  QUORUM_BENCH_OUT=$out/$name.summary go test -run '^$' "$@" 2>&1 | tee "$out/$name.txt"
+}
+
+run function -bench 'BenchmarkRunFunction' -benchmem -count "$COUNT" ./functions/xdatabase/
+# One platform per group (each go test starts its own). -benchtime=Nx runs
+# a benchmark once with N=1 and then with N=N: the single-shot ones use 1x.
+run platform -bench 'BenchmarkCRDs|BenchmarkCompose1000|BenchmarkProvider' -benchtime 1x -timeout 90m ./test/bench/
+run provisioning -bench 'BenchmarkProvisioning' -benchtime "${RUNS}x" -timeout 90m ./test/bench/
+run failover -bench 'BenchmarkFailover' -benchtime "${KILLS}x" -timeout 3h ./internal/engine/postgresql/
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`make bench\` (hack/bench.sh), started $started, finished $(date -u +%FT%TZ)."
+  echo "Raw \`go test -bench\` outputs (benchstat input) are in _output/bench/."
+  echo
+  echo "## Machine"
+  echo
+  echo "- CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "- Memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "- OS: $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
+  echo "- $(go version | cut -d' ' -f3-), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), $(patroni --version), $(pgbackrest version), etcd $(etcd --version | awk '/etcd Version/{print $3}')"
+  echo "- Quorum commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
+  echo
+  echo "## Summary"
+  echo
+  echo '```'
+  for f in function platform provisioning failover; do
+    [ -f "$out/$f.summary" ] && cat "$out/$f.summary"
+  done
+  echo '```'
+  for f in function platform provisioning failover; do
+    [ -f "$out/$f.txt" ] || continue
+    echo
+    echo "## $f"
+    echo
+    echo '```'
+    grep -E '^(Benchmark|goos|goarch|cpu|pkg)' "$out/$f.txt" || true
+    echo '```'
+  done
+  echo
+  cat bench/METHOD.md
+} > bench/results.md
+echo "results: bench/results.md" >&2

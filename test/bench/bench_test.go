@@ -1,0 +1,451 @@
+// Package bench measures the product on the local platform (real
+// kube-apiserver, Crossplane core, our provider and function as processes,
+// the vCenter simulator, namespace guests running PostgreSQL): provisioning
+// time by phase, composing 1,000 XDatabases, the provider's footprint with
+// 1,000 VirtualMachines and 1,000 Users, and the CRDs we install. These are
+// benchmarks, run by `make bench` (hack/bench.sh), which writes
+// bench/results.md; `go test` alone starts nothing here.
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/quorumdb/quorum/cluster/local"
+	"github.com/quorumdb/quorum/cluster/local/localtest"
+)
+
+var platform *local.Platform
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if flag.Lookup("test.bench").Value.String() == "" {
+		// Plain `go test ./...`: no benchmark asked for, no platform.
+		os.Exit(m.Run())
+	}
+	localtest.Main(m, &platform)
+}
+
+// report appends a line to the results summary hack/bench.sh collects.
+func report(format string, a ...any) {
+	if out := os.Getenv("QUORUM_BENCH_OUT"); out != "" {
+		f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644) //nolint:gosec // A results file.
+		if err == nil {
+			_, _ = fmt.Fprintf(f, format+"\n", a...)
+			_ = f.Close()
+		}
+	}
+}
+
+// kube is a client of the platform with the XDatabase API installed.
+func kube(b *testing.B) client.Client {
+	b.Helper()
+	c, err := platform.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, f := range []string{"xdatabase/xrd.yaml", "xdatabase/composition.yaml", "legacy/xrd.yaml", "legacy/composition.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(localtest.Root(), "compositions", f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Create(ctx, u); err != nil && !kerrors.IsAlreadyExists(err) {
+			b.Fatal(err)
+		}
+	}
+	// Crossplane core generates the XRD's CRD; a fresh client sees it.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if c, err = platform.Client(); err != nil {
+			b.Fatal(err)
+		}
+		l := &unstructured.UnstructuredList{}
+		l.SetAPIVersion("platform.quorum.dev/v1alpha1")
+		l.SetKind("XDatabaseList")
+		if err = c.List(ctx, l); err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("XDatabase API not served: %v", err)
+		}
+	}
+}
+
+func namespace(b *testing.B, c client.Client, name string) {
+	b.Helper()
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil && !kerrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+}
+
+// pid is a platform component's process.
+func pid(b *testing.B, component string) int {
+	b.Helper()
+	raw, err := os.ReadFile(filepath.Join(platform.StateDir, "run", component+".pid"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// proc reads a process's resident memory now and at its peak (MiB) and
+// its CPU time so far (s).
+func proc(p int) (rss, peak, cpu float64) {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+	for _, l := range strings.Split(string(status), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			if f[0] == "VmRSS:" {
+				rss = kb / 1024
+			} else {
+				peak = kb / 1024
+			}
+		}
+	}
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+		f := strings.Fields(string(stat)[i+1:])
+		if len(f) > 13 {
+			ut, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			cpu = (ut + st) / 100 // USER_HZ
+		}
+	}
+	return rss, peak, cpu
+}
+
+// apiWrites is the kube-apiserver's count of write requests so far
+// (POST, PUT, PATCH, DELETE, from its own metrics).
+func apiWrites(b *testing.B) float64 {
+	b.Helper()
+	st, err := platform.ReadState()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n float64
+	for _, l := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(l, "apiserver_request_total{") {
+			continue
+		}
+		for _, v := range []string{`verb="POST"`, `verb="PUT"`, `verb="PATCH"`, `verb="DELETE"`, `verb="APPLY"`} {
+			if strings.Contains(l, v) {
+				x, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+				n += x
+			}
+		}
+	}
+	return n
+}
+
+func object(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": apiVersion, "kind": kind,
+		"metadata": map[string]any{"namespace": ns, "name": name},
+		"spec":     spec,
+	}}
+}
+
+func condition(u *unstructured.Unstructured, typ string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+func list(b *testing.B, c client.Client, apiVersion, kind, ns string) []unstructured.Unstructured {
+	b.Helper()
+	l := &unstructured.UnstructuredList{}
+	l.SetAPIVersion(apiVersion)
+	l.SetKind(kind + "List")
+	if err := c.List(context.Background(), l, client.InNamespace(ns)); err != nil {
+		b.Fatal(err)
+	}
+	return l.Items
+}
+
+// apiVersion of our managed resource kinds.
+func apiVersion(kind string) string {
+	if kind == "VirtualMachine" {
+		return "compute.m.quorum.dev/v1alpha1"
+	}
+	return "db.m.quorum.dev/v1alpha1"
+}
+
+func median(d []float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkCRDs reports the CRDs our packages install (provider managed
+// resources and configuration, and the XRDs' composite and claim kinds)
+// and kube-apiserver's memory with them installed.
+func BenchmarkCRDs(b *testing.B) {
+	c := kube(b)
+	for range b.N {
+		l := &unstructured.UnstructuredList{}
+		l.SetAPIVersion("apiextensions.k8s.io/v1")
+		l.SetKind("CustomResourceDefinitionList")
+		if err := c.List(context.Background(), l); err != nil {
+			b.Fatal(err)
+		}
+		var provider, xr int
+		for _, crd := range l.Items {
+			group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+			switch {
+			case group == "compute.m.quorum.dev" || group == "db.m.quorum.dev" || group == "quorum.dev":
+				provider++
+			case group == "platform.quorum.dev":
+				xr++
+			}
+		}
+		rss, _, _ := proc(pid(b, "kube-apiserver"))
+		b.ReportMetric(float64(provider), "provider-crds")
+		b.ReportMetric(float64(xr), "xr-crds")
+		b.ReportMetric(rss, "apiserver-MiB")
+		report("crds provider=%d xr-and-claim=%d total=%d apiserver-rss=%.0fMiB", provider, xr, provider+xr, rss)
+	}
+}
+
+// BenchmarkProvisioning applies one XDatabase (PostgreSQL on vSphere) per
+// iteration and measures, from the apply, when its VMs are Ready, its
+// DatabaseNodes are Ready (the cluster runs), its Users and Databases are
+// Ready, and the app's connection Secret first takes a write. Each database
+// is deleted (without a final backup) before the next.
+func BenchmarkProvisioning(b *testing.B) {
+	for _, tier := range []struct {
+		name  string
+		nodes int
+	}{{"dev", 1}, {"ha", 3}} {
+		b.Run(tier.name, func(b *testing.B) {
+			c := kube(b)
+			ns := "bench-provisioning"
+			namespace(b, c, ns)
+			phases := map[string][]float64{}
+			for i := range b.N {
+				name := fmt.Sprintf("prov-%s-%d-%d", tier.name, time.Now().Unix()%100000, i)
+				at := provisionOnce(b, c, ns, name, tier.name, tier.nodes)
+				for k, v := range at {
+					phases[k] = append(phases[k], v)
+				}
+				b.Logf("%s: %v", name, at)
+			}
+			for _, k := range []string{"vms", "nodes", "users", "writable"} {
+				b.ReportMetric(median(phases[k]), "s-"+k)
+			}
+			report("provisioning tier=%s runs=%d median-s vms=%.1f nodes=%.1f users=%.1f writable=%.1f; writable min=%.1f max=%.1f",
+				tier.name, len(phases["writable"]), median(phases["vms"]), median(phases["nodes"]), median(phases["users"]), median(phases["writable"]),
+				slices.Min(phases["writable"]), slices.Max(phases["writable"]))
+		})
+	}
+}
+
+func provisionOnce(b *testing.B, c client.Client, ns, name, tier string, nodes int) map[string]float64 {
+	b.Helper()
+	ctx := context.Background()
+	xr := object("platform.quorum.dev/v1alpha1", "XDatabase", ns, name, map[string]any{
+		"engine": "postgresql", "version": "15", "tier": tier, "size": "small", "storageGB": int64(20), "platform": "vsphere", "skipFinalBackup": true,
+	})
+	start := time.Now()
+	if err := c.Create(ctx, xr); err != nil {
+		b.Fatal(err)
+	}
+	at := map[string]float64{}
+	mark := func(k string) {
+		if _, ok := at[k]; !ok {
+			at[k] = time.Since(start).Seconds()
+		}
+	}
+	allReady := func(kind string, prefix string, want int) bool {
+		n := 0
+		for _, o := range list(b, c, apiVersion(kind), kind, ns) {
+			if strings.HasPrefix(o.GetName(), prefix) && condition(&o, "Ready") {
+				n++
+			}
+		}
+		return n >= want
+	}
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%s not writable after 5 minutes (phases so far %v)", name, at)
+		}
+		if _, ok := at["vms"]; !ok && allReady("VirtualMachine", name+"-", nodes) {
+			mark("vms")
+		}
+		if _, ok := at["nodes"]; !ok && allReady("DatabaseNode", name+"-", nodes) {
+			mark("nodes")
+		}
+		if _, ok := at["users"]; !ok && allReady("User", name+"-", 1) && allReady("Database", name+"-", 1) {
+			mark("users")
+		}
+		sec := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-connection"}, sec); err != nil || len(sec.Data["uri"]) == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		conn, err := pgx.Connect(cctx, string(sec.Data["uri"]))
+		if err == nil {
+			_, err = conn.Exec(cctx, "CREATE TABLE IF NOT EXISTS bench (v int); INSERT INTO bench VALUES (1)")
+			_ = conn.Close(cctx)
+		}
+		cancel()
+		if err == nil {
+			mark("writable")
+			break
+		}
+	}
+	for _, k := range []string{"vms", "nodes", "users"} {
+		if _, ok := at[k]; !ok {
+			at[k] = at["writable"]
+		}
+	}
+	if err := c.Delete(ctx, xr); err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		left := 0
+		for _, k := range []string{"VirtualMachine", "DatabaseNode"} {
+			for _, o := range list(b, c, apiVersion(k), k, ns) {
+				if strings.HasPrefix(o.GetName(), name+"-") {
+					left++
+				}
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: %d resources left 3 minutes after delete", name, left)
+		}
+	}
+	return at
+}
+
+// BenchmarkCompose1000 applies 1,000 XDatabases (tier dev) at once and
+// measures the time until Crossplane core has run the function for every
+// one and composed its resources (Synced, with resources referenced), and
+// the CPU time and peak memory of Crossplane core, kube-apiserver and the
+// function. The provider is stopped (SIGSTOP) meanwhile: this measures
+// composition, not the thousand PostgreSQL servers it would start.
+func BenchmarkCompose1000(b *testing.B) {
+	const count = 1000
+	c := kube(b)
+	ns := "bench-compose"
+	namespace(b, c, ns)
+	provider := pid(b, "provider")
+	if err := syscall.Kill(provider, syscall.SIGSTOP); err != nil {
+		b.Fatal(err)
+	}
+	defer syscall.Kill(provider, syscall.SIGCONT) //nolint:errcheck // Best effort.
+	components := []string{"crossplane", "kube-apiserver", "function"}
+	cpu0 := map[string]float64{}
+	for _, comp := range components {
+		_, _, cpu0[comp] = proc(pid(b, comp))
+	}
+	for range b.N {
+		start := time.Now()
+		work := make(chan int)
+		errs := make(chan error, count)
+		for range 16 {
+			go func() {
+				for i := range work {
+					xr := object("platform.quorum.dev/v1alpha1", "XDatabase", ns, fmt.Sprintf("s%04d", i), map[string]any{
+						"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": int64(20), "platform": "vsphere",
+					})
+					errs <- c.Create(context.Background(), xr)
+				}
+			}()
+		}
+		for i := range count {
+			work <- i
+		}
+		close(work)
+		for range count {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		applied := time.Since(start)
+		var composed int
+		for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			composed = 0
+			for _, o := range list(b, c, "platform.quorum.dev/v1alpha1", "XDatabase", ns) {
+				refs, _, _ := unstructured.NestedSlice(o.Object, "spec", "crossplane", "resourceRefs")
+				if condition(&o, "Synced") && len(refs) > 0 {
+					composed++
+				}
+			}
+			if composed == count || time.Now().After(deadline) {
+				break
+			}
+		}
+		took := time.Since(start)
+		logs, _ := os.ReadFile(filepath.Join(platform.StateDir, "logs", "crossplane.log"))
+		deadlines := strings.Count(string(logs), "DeadlineExceeded") + strings.Count(string(logs), "deadline exceeded")
+		var summary []string
+		for _, comp := range components {
+			_, peak, cpu := proc(pid(b, comp))
+			summary = append(summary, fmt.Sprintf("%s cpu=%.0fs peak-rss=%.0fMiB", comp, cpu-cpu0[comp], peak))
+		}
+		b.ReportMetric(took.Seconds(), "s-all-composed")
+		b.ReportMetric(float64(composed), "composed")
+		b.ReportMetric(float64(deadlines), "deadline-exceeded")
+		report("compose count=%d applied-in=%.1fs all-composed-in=%.1fs composed=%d function-deadline-exceeded=%d; %s",
+			count, applied.Seconds(), took.Seconds(), composed, deadlines, strings.Join(summary, "; "))
+		if composed != count {
+			b.Errorf("%d of %d XDatabases composed after 10 minutes", composed, count)
+		}
+		if err := c.DeleteAllOf(context.Background(), &unstructured.Unstructured{Object: map[string]any{"apiVersion": "platform.quorum.dev/v1alpha1", "kind": "XDatabase"}}, client.InNamespace(ns)); err != nil {
+			b.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Minute); len(list(b, c, "platform.quorum.dev/v1alpha1", "XDatabase", ns)) > 0; time.Sleep(time.Second) {
+			if time.Now().After(deadline) {
+				b.Fatal("XDatabases left 5 minutes after deleting them")
+			}
+		}
+	}
+}
