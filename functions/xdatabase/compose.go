@@ -166,7 +166,7 @@ func (p *plan) role(i int) string {
 	if !ok {
 		return ""
 	}
-	r, _ := o.Resource.GetString("status.atProvider.role")
+	r, _ := field(o.Resource.Object, "status", "atProvider", "role").(string)
 	return r
 }
 
@@ -253,7 +253,7 @@ func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) 
 	}
 	hostKey := ""
 	if o, ok := p.observed[vmKey(i)]; ok {
-		hostKey, _ = o.Resource.GetString("status.atProvider.sshHostKey")
+		hostKey, _ = field(o.Resource.Object, "status", "atProvider", "sshHostKey").(string)
 	}
 	spec := p.managed()
 	if i == 0 {

@@ -52,10 +52,10 @@ func (p *plan) rollout() rollout {
 		if !ok {
 			continue
 		}
-		cur := observedShape(o.Resource.GetInteger, o.Resource.GetString)
+		cur := observedShape(o.Resource.Object)
 		ver := p.spec.Version
 		if no, ok := p.observed[nodeKey(i)]; ok {
-			ver, _ = no.Resource.GetString("spec.forProvider.version")
+			ver, _ = field(no.Resource.Object, "spec", "forProvider", "version").(string)
 		}
 		s[i] = state{
 			exists:  true,
@@ -143,11 +143,7 @@ func (p *plan) syncStandby(primary int) int {
 	if !ok {
 		return -1
 	}
-	v, err := o.Resource.GetValue("status.atProvider.members")
-	if err != nil {
-		return -1
-	}
-	members, _ := v.([]any)
+	members, _ := field(o.Resource.Object, "status", "atProvider", "members").([]any)
 	for _, m := range members {
 		mm, _ := m.(map[string]any)
 		if mm["role"] != "sync_standby" {
@@ -184,13 +180,39 @@ func (p *plan) requestedSwitchover(r *rollout, primary int) {
 }
 
 // observedShape reads a VM's current shape from its observed spec.
-func observedShape(getInt func(string) (int64, error), getString func(string) (string, error)) vmShape {
-	cpus, _ := getInt("spec.forProvider.cpus")
-	mem, _ := getInt("spec.forProvider.memoryMiB")
-	disk, _ := getInt("spec.forProvider.dataDisks[0].sizeGiB")
-	inst, _ := getString("spec.forProvider.azure.vmSize")
-	if inst == "" {
-		inst, _ = getString("spec.forProvider.gcp.machineType")
+func observedShape(vm map[string]any) vmShape {
+	fp, _ := field(vm, "spec", "forProvider").(map[string]any)
+	var disk int64
+	if d, ok := fp["dataDisks"].([]any); ok && len(d) > 0 {
+		disk = integer(field(d[0], "sizeGiB"))
 	}
-	return vmShape{CPUs: int32(cpus), MemoryMiB: int32(mem), InstanceType: inst, DiskGiB: int32(disk)}
+	inst, _ := field(fp, "azure", "vmSize").(string)
+	if inst == "" {
+		inst, _ = field(fp, "gcp", "machineType").(string)
+	}
+	return vmShape{CPUs: int32(integer(fp["cpus"])), MemoryMiB: int32(integer(fp["memoryMiB"])), InstanceType: inst, DiskGiB: int32(disk)}
+}
+
+// field walks nested maps: the function reads a few fields of each observed
+// resource, and the SDK's field paths parse the path on every call.
+func field(o any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := o.(map[string]any)
+		if !ok {
+			return nil
+		}
+		o = m[k]
+	}
+	return o
+}
+
+// integer is a JSON number as decoded from a Struct (float64) or an int64.
+func integer(v any) int64 {
+	switch n := v.(type) {
+	case float64:
+		return int64(n)
+	case int64:
+		return n
+	}
+	return 0
 }

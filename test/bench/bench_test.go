@@ -9,9 +9,11 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,6 +34,7 @@ import (
 
 	"github.com/quorumdb/quorum/cluster/local"
 	"github.com/quorumdb/quorum/cluster/local/localtest"
+	"github.com/quorumdb/quorum/internal/engine/postgresql/pgtest"
 )
 
 var platform *local.Platform
@@ -447,5 +450,144 @@ func BenchmarkCompose1000(b *testing.B) {
 				b.Fatal("XDatabases left 5 minutes after deleting them")
 			}
 		}
+	}
+}
+
+// waitAll waits until count objects of the kind in ns are Ready and
+// returns when that happened, or how many were Ready at the deadline.
+func waitAll(b *testing.B, c client.Client, apiVersion, kind, ns string, count int, limit time.Duration) (time.Duration, int) {
+	b.Helper()
+	start := time.Now()
+	ready := 0
+	for deadline := start.Add(limit); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		ready = 0
+		for _, o := range list(b, c, apiVersion, kind, ns) {
+			if condition(&o, "Ready") {
+				ready++
+			}
+		}
+		if ready >= count {
+			return time.Since(start), ready
+		}
+	}
+	return time.Since(start), ready
+}
+
+// createAll creates count objects with 16 concurrent clients.
+func createAll(b *testing.B, c client.Client, count int, obj func(i int) client.Object) {
+	b.Helper()
+	work := make(chan int)
+	errs := make(chan error, count)
+	for range 16 {
+		go func() {
+			for i := range work {
+				errs <- c.Create(context.Background(), obj(i))
+			}
+		}()
+	}
+	for i := range count {
+		work <- i
+	}
+	close(work)
+	for range count {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProvider measures the provider: its memory idle, then with
+// 1,000 Users of a real PostgreSQL (time to all Ready, kube-apiserver writes
+// per User), then with 1,000 VirtualMachines more on a second vCenter
+// simulator (time to all Ready).
+func BenchmarkProvider(b *testing.B) {
+	const count = 1000
+	c := kube(b)
+	provider := pid(b, "provider")
+	idle, _, _ := proc(provider)
+	b.ReportMetric(idle, "idle-MiB")
+
+	// 1,000 Users.
+	ns := "bench-users"
+	namespace(b, c, ns)
+	pg := pgtest.Start(b)
+	admin := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "admin"}, StringData: map[string]string{
+		"engine": "postgresql", "hosts": pg.Host, "port": strconv.Itoa(pg.Port), "username": pg.AdminUser, "password": pg.AdminPassword,
+	}}
+	if err := c.Create(context.Background(), admin); err != nil && !kerrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	writes0 := apiWrites(b)
+	start := time.Now()
+	createAll(b, c, count, func(i int) client.Object {
+		u := object("db.m.quorum.dev/v1alpha1", "User", ns, fmt.Sprintf("u%04d", i), map[string]any{
+			"providerConfigRef":          map[string]any{"kind": "ClusterProviderConfig", "name": "default"},
+			"writeConnectionSecretToRef": map[string]any{"name": fmt.Sprintf("u%04d-connection", i)},
+			"forProvider":                map[string]any{"admin": map[string]any{"secretRef": map[string]any{"name": "admin"}}, "name": fmt.Sprintf("app_user_%04d", i)},
+		})
+		return u
+	})
+	_, ready := waitAll(b, c, "db.m.quorum.dev/v1alpha1", "User", ns, count, 10*time.Minute)
+	usersTook := time.Since(start) // from the first create
+	// Writes settle: the last statuses land after Ready is seen.
+	time.Sleep(5 * time.Second)
+	perUser := (apiWrites(b) - writes0) / count
+	rssUsers, peakUsers, _ := proc(provider)
+	b.ReportMetric(usersTook.Seconds(), "s-1000-users-ready")
+	b.ReportMetric(perUser, "api-writes/user")
+	b.ReportMetric(rssUsers, "MiB-with-users")
+	report("provider idle-rss=%.0fMiB; 1000 users: ready=%d in %.1fs, api-writes-per-user=%.1f (all writes to kube-apiserver meanwhile / 1000), rss=%.0fMiB peak=%.0fMiB",
+		idle, ready, usersTook.Seconds(), perUser, rssUsers, peakUsers)
+
+	// 1,000 VirtualMachines on a vCenter simulator of their own.
+	vns := "bench-vms"
+	namespace(b, c, vns)
+	endpoint := filepath.Join(b.TempDir(), "vcenter.json")
+	sim := exec.Command(localtest.Bin("quorum-vcsim"), "--out", endpoint)
+	if err := sim.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sim.Process.Kill(); _ = sim.Wait() }()
+	var v struct{ URL, Thumbprint, Username, Password string }
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		raw, err := os.ReadFile(endpoint)
+		if err == nil && json.Unmarshal(raw, &v) == nil && v.URL != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the second vCenter simulator did not start")
+		}
+	}
+	creds, _ := json.Marshal(map[string]string{"username": v.Username, "password": v.Password})
+	if err := c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "vcenter"}, Data: map[string][]byte{"credentials": creds}}); err != nil && !kerrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	pc := object("quorum.dev/v1alpha1", "ProviderConfig", vns, "bench", map[string]any{
+		"credentials": map[string]any{"source": "Secret", "secretRef": map[string]any{"namespace": vns, "name": "vcenter", "key": "credentials"}},
+		"vsphere":     map[string]any{"url": v.URL, "thumbprint": v.Thumbprint, "datacenter": "DC0"},
+	})
+	if err := c.Create(context.Background(), pc); err != nil && !kerrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	createAll(b, c, count, func(i int) client.Object {
+		return object("compute.m.quorum.dev/v1alpha1", "VirtualMachine", vns, fmt.Sprintf("vm%04d", i), map[string]any{
+			"providerConfigRef":          map[string]any{"kind": "ProviderConfig", "name": "bench"},
+			"writeConnectionSecretToRef": map[string]any{"name": fmt.Sprintf("vm%04d-ssh", i)},
+			"forProvider": map[string]any{
+				"cpus": int64(1), "memoryMiB": int64(1024), "osDiskGiB": int64(10),
+				"network": map[string]any{"network": "VM Network", "ipAddress": fmt.Sprintf("10.78.%d.%d", i/200, 10+i%200), "prefixLength": int64(16), "gateway": "10.78.0.1"},
+				"vsphere": map[string]any{"template": "debian-12", "datacenter": "DC0", "cluster": "DC0_C0", "datastore": "LocalDS_0"},
+			},
+		})
+	})
+	_, vmsReady := waitAll(b, c, "compute.m.quorum.dev/v1alpha1", "VirtualMachine", vns, count, 15*time.Minute)
+	vmsTook := time.Since(start)
+	rss, peak, _ := proc(provider)
+	b.ReportMetric(vmsTook.Seconds(), "s-1000-vms-ready")
+	b.ReportMetric(rss, "MiB-with-users-and-vms")
+	report("provider with 1000 users and 1000 VMs: vms ready=%d in %.1fs, rss=%.0fMiB peak=%.0fMiB", vmsReady, vmsTook.Seconds(), rss, peak)
+	if ready < count || vmsReady < count {
+		b.Errorf("%d of %d Users and %d of %d VirtualMachines Ready", ready, count, vmsReady, count)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
+	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +32,26 @@ func Setup[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schem
 	return SetupWatching(mgr, o, gvk, obj, list, c, nil, extra...)
 }
 
+// Settling is how long after its creation a resource that is not Ready yet
+// is observed every SettlingInterval instead of every poll interval.
+const (
+	Settling         = 10 * time.Minute
+	SettlingInterval = 1 * time.Second
+)
+
+// SettlingPoll observes a resource that is still coming up every second:
+// an external resource becomes ready on its own (a VM boots, Patroni
+// bootstraps), and waiting the poll interval for it would be most of a
+// database's provisioning time. Ready resources, and those still not Ready
+// long after their creation (failing, and reporting why), are observed at
+// the poll interval.
+func SettlingPoll(mg resource.Managed, poll time.Duration) time.Duration {
+	if mg.GetCondition(xpv2.TypeReady).Status == corev1.ConditionTrue || time.Since(mg.GetCreationTimestamp().Time) > Settling {
+		return poll
+	}
+	return min(poll, SettlingInterval)
+}
+
 // A Watch reconciles resources of the kind when another object changes.
 type Watch struct {
 	Object  client.Object
@@ -43,6 +65,7 @@ func SetupWatching[T resource.Managed](mgr ctrl.Manager, o controller.Options, g
 		managed.WithTypedExternalConnector[T](c),
 		managed.WithLogger(o.Logger.WithValues("controller", name)),
 		managed.WithPollInterval(o.PollInterval),
+		managed.WithPollIntervalHook(SettlingPoll),
 		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime still takes the legacy recorder.
 	}
 	if o.Features.Enabled(feature.EnableBetaManagementPolicies) {
