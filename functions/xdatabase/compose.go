@@ -281,6 +281,7 @@ func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) 
 		AdminPasswordSecretRef: dbv1alpha1.SecretKeySelector{Name: p.name + "-admin-password", Key: "password"},
 		TLS:                    &dbv1alpha1.NodeTLS{CASecretRef: dbv1alpha1.LocalSecretReference{Name: p.name + "-ca"}},
 		SwitchoverTo:           n.SwitchoverTo,
+		RestartRequest:         n.RestartRequest,
 	}
 	if p.tier.Backups {
 		params.Backup = p.backupRepository(p.name)

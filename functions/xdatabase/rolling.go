@@ -14,10 +14,11 @@ type vmShape struct {
 
 // nodeShape is the part of a DatabaseNode that changes with size and version.
 type nodeShape struct {
-	Version      string
-	CPUs         int32
-	MemoryMiB    int32
-	SwitchoverTo string
+	Version        string
+	CPUs           int32
+	MemoryMiB      int32
+	SwitchoverTo   string
+	RestartRequest string
 }
 
 // rollout decides, for each node, the shape to ask for now.
@@ -28,8 +29,8 @@ type rollout struct {
 	message string
 }
 
-// rollout applies changes that touch running nodes (resize, minor upgrade)
-// one node at a time: replicas first, each waiting until the previous one is
+// rollout applies changes that touch running nodes (resize, minor upgrade,
+// a restart request) one node at a time: replicas first, each waiting until the previous one is
 // healthy again at its new shape, then a switchover away from the primary,
 // then the old primary. Disk growth is online and applied to all at once.
 // Nodes not yet created get the target shape directly.
@@ -41,28 +42,34 @@ func (p *plan) rollout() rollout {
 	type state struct {
 		exists, pending, healthy bool
 		vm                       vmShape
-		version                  string
+		version, restart         string
 		primary                  bool
 	}
+	restart := p.spec.RestartRequest
 	s := make([]state, n)
 	for i := range n {
 		r.vm[i] = target
-		r.node[i] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
+		r.node[i] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB, RestartRequest: restart}
 		o, ok := p.observed[vmKey(i)]
 		if !ok {
 			continue
 		}
 		cur := observedShape(o.Resource.Object)
-		ver := p.spec.Version
+		ver, asked, done := p.spec.Version, restart, restart
 		if no, ok := p.observed[nodeKey(i)]; ok {
 			ver, _ = field(no.Resource.Object, "spec", "forProvider", "version").(string)
+			asked, _ = field(no.Resource.Object, "spec", "forProvider", "restartRequest").(string)
+			done, _ = field(no.Resource.Object, "status", "atProvider", "lastRestart", "request").(string)
 		}
 		s[i] = state{
 			exists:  true,
 			vm:      cur,
 			version: ver,
-			pending: cur.CPUs != target.CPUs || cur.MemoryMiB != target.MemoryMiB || cur.InstanceType != target.InstanceType || ver != p.spec.Version,
-			healthy: p.ready(vmKey(i)) && p.ready(nodeKey(i)),
+			restart: asked,
+			pending: cur.CPUs != target.CPUs || cur.MemoryMiB != target.MemoryMiB || cur.InstanceType != target.InstanceType || ver != p.spec.Version || asked != restart,
+			// A node asked to restart is healthy again once it reports
+			// the restart done.
+			healthy: p.ready(vmKey(i)) && p.ready(nodeKey(i)) && done == asked,
 			primary: p.role(i) == "primary",
 		}
 	}
@@ -77,7 +84,7 @@ func (p *plan) rollout() rollout {
 		// Keep the node as it runs now, but let its disk grow.
 		r.vm[i] = s[i].vm
 		r.vm[i].DiskGiB = max(s[i].vm.DiskGiB, target.DiskGiB)
-		r.node[i] = nodeShape{Version: s[i].version, CPUs: s[i].vm.CPUs, MemoryMiB: s[i].vm.MemoryMiB}
+		r.node[i] = nodeShape{Version: s[i].version, CPUs: s[i].vm.CPUs, MemoryMiB: s[i].vm.MemoryMiB, RestartRequest: s[i].restart}
 	}
 	if len(pending) == 0 {
 		p.requestedSwitchover(&r, s2primary(s, func(x state) bool { return x.primary }))
@@ -103,7 +110,7 @@ func (p *plan) rollout() rollout {
 	}
 	if next >= 0 {
 		r.vm[next] = target
-		r.node[next] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
+		r.node[next] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB, RestartRequest: restart}
 		r.message = fmt.Sprintf("rolling update: updating replica %s (%d of the nodes left to update)", nodeName(p.name, next), len(pending))
 		return r
 	}
@@ -131,7 +138,7 @@ func (p *plan) rollout() rollout {
 		return r
 	}
 	r.vm[prim] = target
-	r.node[prim] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB}
+	r.node[prim] = nodeShape{Version: p.spec.Version, CPUs: target.CPUs, MemoryMiB: target.MemoryMiB, RestartRequest: restart}
 	r.message = fmt.Sprintf("updating single node %s (the database is unavailable while it restarts)", nodeName(p.name, prim))
 	return r
 }

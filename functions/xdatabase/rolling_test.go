@@ -116,3 +116,61 @@ func nodeWithSync(i int, sync string) string {
 		"spec": {"forProvider": {"version": "15"}},
 		"status": {"atProvider": {"role": "primary", "members": [{"name": "orders-0", "role": "primary"}, {"name": "orders-1", "role": "replica"}, {"name": "` + sync + `", "role": "sync_standby"}]}, ` + readyCond + `}}`
 }
+
+// nodeRestart is node i in role, asked to restart for asked and having
+// restarted for done.
+func nodeRestart(i int, role, asked, done string) string {
+	return `{"apiVersion": "db.m.quorum.dev/v1alpha1", "kind": "DatabaseNode",
+		"metadata": {"name": "` + nodeName("orders", i) + `", "namespace": "team-a", "generation": 1},
+		"spec": {"forProvider": {"version": "15", "restartRequest": "` + asked + `"}},
+		"status": {"atProvider": {"role": "` + role + `", "lastRestart": {"request": "` + done + `", "result": "succeeded"}}, ` + readyCond + `}}`
+}
+
+// TestRollingRestart walks a restart request through an ha database: one
+// replica at a time, each waiting for the previous one to report its
+// restart done, then a switchover, then the old primary.
+func TestRollingRestart(t *testing.T) {
+	spec := `{"engine": "postgresql", "version": "15", "tier": "ha", "size": "small", "storageGB": 20, "platform": "vsphere", "restartRequest": "2026-11-22T10:00"}`
+	const r = "2026-11-22T10:00"
+	base := merge(vmsReady(3, 2, 4096), usersReady(), secretObserved())
+	nodes := func(n0, n1, n2 string) observedState {
+		return merge(base, observedState{"node-0": n0, "node-1": n1, "node-2": n2})
+	}
+	steps := []struct {
+		reason     string
+		observed   observedState
+		want       [3]string // desired restartRequest per node
+		switchover string
+		phase      string
+	}{
+		{"The first replica is asked to restart, the others held.",
+			nodes(nodeRestart(0, "primary", "", ""), nodeRestart(1, "replica", "", ""), nodeRestart(2, "replica", "", "")), [3]string{"", r, ""}, "", PhaseUpdating},
+		{"Until it reports the restart done, nothing else moves.",
+			nodes(nodeRestart(0, "primary", "", ""), nodeRestart(1, "replica", r, ""), nodeRestart(2, "replica", "", "")), [3]string{"", r, ""}, "", PhaseUpdating},
+		{"Then the other replica.",
+			nodes(nodeRestart(0, "primary", "", ""), nodeRestart(1, "replica", r, r), nodeRestart(2, "replica", "", "")), [3]string{"", r, r}, "", PhaseUpdating},
+		{"Only the primary is left: a switchover to a restarted replica first.",
+			nodes(nodeRestart(0, "primary", "", ""), nodeRestart(1, "replica", r, r), nodeRestart(2, "replica", r, r)), [3]string{"", r, r}, "orders-1", PhaseUpdating},
+		{"The old primary, now a replica, restarts.",
+			nodes(nodeRestart(0, "replica", "", ""), nodeRestart(1, "primary", r, r), nodeRestart(2, "replica", r, r)), [3]string{r, r, r}, "", PhaseUpdating},
+		{"All restarted: available.",
+			nodes(nodeRestart(0, "replica", r, r), nodeRestart(1, "primary", r, r), nodeRestart(2, "replica", r, r)), [3]string{r, r, r}, "", PhaseAvailable},
+	}
+	for i, s := range steps {
+		rsp := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(testInput), Observed: s.observed.state(spec)})
+		var got [3]string
+		for n := range 3 {
+			got[n] = rsp.GetDesired().GetResources()[string(nodeKey(n))].GetResource().GetFields()["spec"].GetStructValue().GetFields()["forProvider"].GetStructValue().GetFields()["restartRequest"].GetStringValue()
+		}
+		if diff := cmp.Diff(s.want, got); diff != "" {
+			t.Errorf("step %d: %s\nrestartRequest per node: -want +got:\n%s", i, s.reason, diff)
+		}
+		sw := rsp.GetDesired().GetResources()["node-0"].GetResource().GetFields()["spec"].GetStructValue().GetFields()["forProvider"].GetStructValue().GetFields()["switchoverTo"].GetStringValue()
+		if sw != s.switchover {
+			t.Errorf("step %d: %s\nnode-0 switchoverTo: want %q, got %q", i, s.reason, s.switchover, sw)
+		}
+		if phase := rsp.GetDesired().GetComposite().GetResource().GetFields()["status"].GetStructValue().GetFields()["phase"].GetStringValue(); phase != s.phase {
+			t.Errorf("step %d: %s\nphase: want %q, got %q", i, s.reason, s.phase, phase)
+		}
+	}
+}

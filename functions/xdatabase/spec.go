@@ -21,6 +21,7 @@ type Spec struct {
 	MaintenanceWindow  *Window           `json:"maintenanceWindow,omitempty"`
 	SwitchoverTo       string            `json:"switchoverTo,omitempty"`
 	Restore            *RestoreSpec      `json:"restore,omitempty"`
+	RestartRequest     string            `json:"restartRequest,omitempty"`
 }
 
 // RestoreSpec starts the database from another XDatabase's backups.

@@ -166,6 +166,13 @@ type DatabaseNodeParameters struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="restoreFrom cannot be changed: it is read only when the cluster is first formed"
 	RestoreFrom *RestoreSource `json:"restoreFrom,omitempty"`
 
+	// RestartRequest restarts the engine on this node once each time it
+	// changes (any new value, a timestamp for example). The outcome is
+	// recorded in status.atProvider.lastRestart.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RestartRequest string `json:"restartRequest,omitempty"`
+
 	// SwitchoverTo requests a controlled switchover to the named member.
 	// The outcome is recorded in status.atProvider.lastSwitchover.
 	// +optional
@@ -195,6 +202,13 @@ type SwitchoverStatus struct {
 	Time   *metav1.Time `json:"time,omitempty"`
 }
 
+// RestartStatus records the last restart requested through the API.
+type RestartStatus struct {
+	Request string       `json:"request,omitempty"`
+	Result  string       `json:"result,omitempty"`
+	Time    *metav1.Time `json:"time,omitempty"`
+}
+
 // DatabaseNodeObservation is the observed state of a node.
 type DatabaseNodeObservation struct {
 	// Role of this node: primary or replica.
@@ -211,6 +225,8 @@ type DatabaseNodeObservation struct {
 	Members []MemberStatus `json:"members,omitempty"`
 	// LastSwitchover requested through spec.forProvider.switchoverTo.
 	LastSwitchover *SwitchoverStatus `json:"lastSwitchover,omitempty"`
+	// LastRestart requested through spec.forProvider.restartRequest.
+	LastRestart *RestartStatus `json:"lastRestart,omitempty"`
 	// AppliedConfigHash identifies the configuration last applied.
 	AppliedConfigHash string `json:"appliedConfigHash,omitempty"`
 }

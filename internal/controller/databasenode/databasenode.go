@@ -281,11 +281,20 @@ func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (ma
 			dn.SetConditions(xpv2.Unavailable().WithMessage(drift + "; repairing"))
 		case st.Healthy:
 			dn.SetConditions(xpv2.Available())
+			if ap.LastRestart == nil {
+				// The engine's first start counts as the restart asked for
+				// so far: only a later change of the request restarts it.
+				now := metav1.Now()
+				ap.LastRestart = &dbv1alpha1.RestartStatus{Request: dn.Spec.ForProvider.RestartRequest, Result: "started fresh", Time: &now}
+			}
 		default:
 			dn.SetConditions(xpv2.Creating().WithMessage("the engine is " + st.State))
 		}
 	}
 	if to := dn.Spec.ForProvider.SwitchoverTo; to != "" && ap.Role == "primary" && to != e.spec.Name {
+		upToDate = false
+	}
+	if restartPending(dn) {
 		upToDate = false
 	}
 	hosts := make([]string, len(e.spec.Members))
@@ -375,7 +384,33 @@ func (e *external) Update(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (man
 			return managed.ExternalUpdate{}, err
 		}
 	}
+	if restartPending(dn) {
+		r, ok := e.role.(node.Restarter)
+		if !ok {
+			return managed.ExternalUpdate{}, fmt.Errorf("spec.forProvider.restartRequest: %s nodes cannot be restarted by this provider", dn.Spec.ForProvider.Engine)
+		}
+		err := r.Restart(ctx, e.ssh)
+		now := metav1.NewTime(time.Now())
+		res := "succeeded"
+		if err != nil {
+			// Recorded, and retried: the request stays pending.
+			res = "failed: " + err.Error()
+		}
+		dn.Status.AtProvider.LastRestart = &dbv1alpha1.RestartStatus{Request: dn.Spec.ForProvider.RestartRequest, Result: res, Time: &now}
+		if err != nil {
+			return managed.ExternalUpdate{}, err
+		}
+	}
 	return managed.ExternalUpdate{}, nil
+}
+
+// restartPending is whether the node's restart request has not been
+// carried out yet. Until the engine first runs healthy there is nothing to
+// restart (its first start counts).
+func restartPending(dn *dbv1alpha1.DatabaseNode) bool {
+	want := dn.Spec.ForProvider.RestartRequest
+	last := dn.Status.AtProvider.LastRestart
+	return want != "" && last != nil && (last.Request != want || strings.HasPrefix(last.Result, "failed"))
 }
 
 // stopTimeout bounds stopping a node's services on delete. Stopping takes

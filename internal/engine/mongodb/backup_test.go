@@ -172,3 +172,14 @@ func TestApplyRestores(t *testing.T) {
 		t.Error("a joining member restored")
 	}
 }
+
+func TestRestart(t *testing.T) {
+	r, _ := NewRole(spec(false))
+	h := hosttest.New()
+	if err := r.(node.Restarter).Restart(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"run stop mongod for a restart", "run start mongod", "run wait for mongod"}, h.Log); diff != "" {
+		t.Errorf("restart steps: -want +got:\n%s", diff)
+	}
+}

@@ -243,11 +243,7 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 			return nil, err
 		}
 	}
-	if _, err := h.Run(ctx, "start mongod", host.Start(pid, "mongodb", r.dir("log", "mongod.out"), "mongod --config "+r.dir("mongod.conf"))); err != nil {
-		return nil, err
-	}
-	if _, err := h.Run(ctx, "wait for mongod", fmt.Sprintf("for i in $(seq 1 300); do mongosh --quiet --norc --port %d --eval 'db.runCommand({ping: 1}).ok' >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo 'mongod does not answer on port %d; see %s' >&2; exit 1",
-		r.s.Port, r.s.Port, r.dir("log", "mongod.log"))); err != nil {
+	if err := r.start(ctx, h); err != nil {
 		return nil, err
 	}
 	if !r.s.Bootstrap {
@@ -275,6 +271,24 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 		}
 	}
 	return nil, nil
+}
+
+// start starts mongod unless it runs, and waits until it answers.
+func (r *role) start(ctx context.Context, h host.Host) error {
+	if _, err := h.Run(ctx, "start mongod", host.Start(r.dir("pids", "mongod.pid"), "mongodb", r.dir("log", "mongod.out"), "mongod --config "+r.dir("mongod.conf"))); err != nil {
+		return err
+	}
+	_, err := h.Run(ctx, "wait for mongod", fmt.Sprintf("for i in $(seq 1 300); do mongosh --quiet --norc --port %d --eval 'db.runCommand({ping: 1}).ok' >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo 'mongod does not answer on port %d; see %s' >&2; exit 1",
+		r.s.Port, r.s.Port, r.dir("log", "mongod.log")))
+	return err
+}
+
+// Restart stops mongod cleanly and starts it again.
+func (r *role) Restart(ctx context.Context, h host.Host) error {
+	if _, err := h.Run(ctx, "stop mongod for a restart", host.Stop(r.dir("pids", "mongod.pid"))); err != nil {
+		return err
+	}
+	return r.start(ctx, h)
 }
 
 // Drifted compares mongod.conf and the keyfile with the spec and checks

@@ -115,6 +115,12 @@ func FinalBackup(ctx context.Context, b Backuper, h host.Host, id string) (bool,
 	return false, b.StartBackup(ctx, h, "full", id)
 }
 
+// Restarter is a Role that restarts its engine in place on request, and
+// returns once the engine is running again.
+type Restarter interface {
+	Restart(ctx context.Context, h host.Host) error
+}
+
 // BackupSet is one backup in a repository.
 type BackupSet struct {
 	Label     string

@@ -80,6 +80,19 @@ func TestDayTwoUnderWriter(t *testing.T) {
 	w.waitAck(t, time.Now())
 	gapResize := w.maxGapSince(start)
 	t.Logf("rolling resize of 3 nodes took %.1fs; longest wait for a commit %.2fs", took.Seconds(), gapResize.Seconds())
+
+	// 3. A restart through Patroni of a replica, as a restart request does.
+	replica := tc.nodes[tc.index(old)].Address
+	before, err := psql(replica, "SELECT pg_postmaster_start_time()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (role{tc.nodes[tc.index(old)]}).Restart(ctx, nil); err != nil {
+		t.Fatalf("restart %s: %v", old, err)
+	}
+	if after, err := psql(replica, "SELECT pg_postmaster_start_time()"); err != nil || after == before {
+		t.Errorf("%s not restarted: started %q before, %q after (%v)", old, before, after, err)
+	}
 	stop()
 
 	lost, count := tc.lostCommits(t, w, "")

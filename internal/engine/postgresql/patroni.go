@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -532,6 +533,22 @@ func Drifted(ctx context.Context, c host.Host, n Node) (string, error) {
 func Stop(ctx context.Context, c host.Host, n Node) error {
 	_, err := c.Run(ctx, "stop services", host.Stop(n.dir("pids", "sentinel.pid"), n.dir("pids", "patroni.pid"), n.dir("pids", "etcd.pid")))
 	return err
+}
+
+// Restart asks Patroni to restart PostgreSQL on the node at address and
+// waits until it runs again.
+func Restart(ctx context.Context, address string) error {
+	if err := restDo(ctx, http.MethodPost, restURL(address, "/restart"), map[string]any{}, nil); err != nil {
+		return fmt.Errorf("cannot restart PostgreSQL through Patroni: %w", err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if st, _, err := Observe(ctx, address); err == nil && (st.State == "running" || st.State == "streaming") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("PostgreSQL is not running 60s after its restart; see the node's patroni.out")
+		}
+	}
 }
 
 // Switchover asks Patroni to hand the primary role from leader to candidate.

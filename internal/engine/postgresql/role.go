@@ -96,6 +96,12 @@ func (r role) Observe(ctx context.Context) (node.Status, error) {
 	return out, nil
 }
 
+// Restart restarts PostgreSQL through Patroni (which keeps the node's role)
+// and waits until it runs again.
+func (r role) Restart(ctx context.Context, _ host.Host) error {
+	return Restart(ctx, r.n.Address)
+}
+
 // StartBackup creates the stanza when the repository has none yet, then
 // starts the backup.
 func (r role) StartBackup(ctx context.Context, h host.Host, typ, id string) error {

@@ -214,3 +214,14 @@ func TestApplyRestores(t *testing.T) {
 		t.Errorf("restore step order: %s", got)
 	}
 }
+
+func TestRestart(t *testing.T) {
+	r, _ := NewRole(nodeSpec(false))
+	h := hosttest.New()
+	if err := r.(node.Restarter).Restart(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"run restart mssql-server", "run wait for sql server"}, h.Log); diff != "" || h.Commands["restart mssql-server"] != "systemctl restart mssql-server" {
+		t.Errorf("restart steps: -want +got:\n%s", diff)
+	}
+}

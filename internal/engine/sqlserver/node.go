@@ -256,8 +256,7 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 	if _, err := h.Run(ctx, "start mssql-server", svc); err != nil {
 		return nil, err
 	}
-	if _, err := h.Run(ctx, "wait for sql server", fmt.Sprintf("set -a; . %s; set +a; for i in $(seq 1 600); do %s -C -b -S 127.0.0.1,%d -U sa -Q 'SELECT 1' >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo 'SQL Server does not answer on port %d; see /var/opt/mssql/log/errorlog' >&2; exit 1",
-		host.Quote(r.dir("mssql.env")), sqlcmd, r.s.Port, r.s.Port)); err != nil {
+	if _, err := h.Run(ctx, "wait for sql server", r.waitCmd()); err != nil {
 		return nil, err
 	}
 	if !r.s.Bootstrap {
@@ -301,6 +300,21 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 		return nil, fmt.Errorf("cannot decode the availability group certificate: %w", err)
 	}
 	return map[string][]byte{SharedCert: cer, SharedKey: key}, nil
+}
+
+// waitCmd waits until SQL Server answers as sa.
+func (r *role) waitCmd() string {
+	return fmt.Sprintf("set -a; . %s; set +a; for i in $(seq 1 600); do %s -C -b -S 127.0.0.1,%d -U sa -Q 'SELECT 1' >/dev/null 2>&1 && exit 0; sleep 0.1; done; echo 'SQL Server does not answer on port %d; see /var/opt/mssql/log/errorlog' >&2; exit 1",
+		host.Quote(r.dir("mssql.env")), sqlcmd, r.s.Port, r.s.Port)
+}
+
+// Restart restarts the service and waits until it answers.
+func (r *role) Restart(ctx context.Context, h host.Host) error {
+	if _, err := h.Run(ctx, "restart mssql-server", "systemctl restart mssql-server"); err != nil {
+		return err
+	}
+	_, err := h.Run(ctx, "wait for sql server", r.waitCmd())
+	return err
 }
 
 // Drifted compares mssql.conf and the secrets file and checks the service.
