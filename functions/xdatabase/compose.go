@@ -146,14 +146,12 @@ func (p *plan) ready(k resource.Name) bool {
 	}
 	r := false
 	if o, ok := p.observed[k]; ok {
-		conds, _, _ := unstructured.NestedSlice(o.Resource.Object, "status", "conditions")
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m["type"] != string(xpv2.TypeReady) || m["status"] != string(corev1.ConditionTrue) {
+		for _, c := range o.list("status", "conditions") {
+			if value(c, "type").GetStringValue() != string(xpv2.TypeReady) || value(c, "status").GetStringValue() != string(corev1.ConditionTrue) {
 				continue
 			}
-			gen, _, _ := unstructured.NestedInt64(m, "observedGeneration")
-			r = gen == 0 || gen == o.Resource.GetGeneration()
+			gen := int64(value(c, "observedGeneration").GetNumberValue())
+			r = gen == 0 || gen == o.num("metadata", "generation")
 		}
 	}
 	p.readyCache[k] = r
@@ -166,8 +164,7 @@ func (p *plan) role(i int) string {
 	if !ok {
 		return ""
 	}
-	r, _ := field(o.Resource.Object, "status", "atProvider", "role").(string)
-	return r
+	return o.str("status", "atProvider", "role")
 }
 
 // set adds a composed resource and marks it ready from observed state.
@@ -253,7 +250,7 @@ func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) 
 	}
 	hostKey := ""
 	if o, ok := p.observed[vmKey(i)]; ok {
-		hostKey, _ = field(o.Resource.Object, "status", "atProvider", "sshHostKey").(string)
+		hostKey = o.str("status", "atProvider", "sshHostKey")
 	}
 	spec := p.managed()
 	if i == 0 {
@@ -370,7 +367,7 @@ func (p *plan) backup() (*composed.Unstructured, error) {
 func (p *plan) connectionSecret(st Status) *corev1.Secret {
 	u := p.spec.Users[0]
 	o, ok := p.observed[userKey(u.Name)]
-	if !ok || len(o.ConnectionDetails["password"]) == 0 {
+	if !ok || len(o.details["password"]) == 0 {
 		return nil
 	}
 	db := p.spec.Databases[0].Name
@@ -380,14 +377,14 @@ func (p *plan) connectionSecret(st Status) *corev1.Secret {
 	}
 	e := connstr.Endpoint{
 		Engine: p.engine.Name, Hosts: p.addresses, Port: p.engine.Port,
-		Username: string(o.ConnectionDetails["username"]), Password: string(o.ConnectionDetails["password"]),
-		Database: db, TLS: len(o.ConnectionDetails["ca.crt"]) > 0,
+		Username: string(o.details["username"]), Password: string(o.details["password"]),
+		Database: db, TLS: len(o.details["ca.crt"]) > 0,
 	}
 	if p.engine.ReplicaSet {
 		e.ReplicaSet = p.name
 	}
 	data := connstr.Details(e)
-	if ca := o.ConnectionDetails["ca.crt"]; len(ca) > 0 {
+	if ca := o.details["ca.crt"]; len(ca) > 0 {
 		data["ca.crt"] = ca
 	}
 	if st.Endpoint != "" {

@@ -71,11 +71,7 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 		response.Fatal(rsp, errors.Wrap(err, "cannot read the observed XDatabase"))
 		return rsp, nil
 	}
-	observed, err := request.GetObservedComposedResources(req)
-	if err != nil {
-		response.Fatal(rsp, errors.Wrap(err, "cannot read observed composed resources"))
-		return rsp, nil
-	}
+	observed := observedResources(req)
 	desired, err := request.GetDesiredComposedResources(req)
 	if err != nil {
 		response.Fatal(rsp, errors.Wrap(err, "cannot read desired composed resources"))
@@ -155,14 +151,14 @@ type plan struct {
 	size      v1alpha1.Size
 	place     platform.Placer
 	addresses []string
-	observed  map[resource.Name]resource.ObservedComposed
+	observed  map[resource.Name]obs
 
 	readyCache map[resource.Name]bool
 	// restoreTime is spec.restore.pointInTime, parsed.
 	restoreTime *metav1.Time
 }
 
-func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status, observed map[resource.Name]resource.ObservedComposed) (*plan, error) {
+func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status, observed map[resource.Name]obs) (*plan, error) {
 	cat := catalog(in.Catalog)
 	e, ok := engine.Get(spec.Engine)
 	if !ok {

@@ -54,12 +54,12 @@ func (p *plan) rollout() rollout {
 		if !ok {
 			continue
 		}
-		cur := observedShape(o.Resource.Object)
+		cur := observedShape(o)
 		ver, asked, done := p.spec.Version, restart, restart
 		if no, ok := p.observed[nodeKey(i)]; ok {
-			ver, _ = field(no.Resource.Object, "spec", "forProvider", "version").(string)
-			asked, _ = field(no.Resource.Object, "spec", "forProvider", "restartRequest").(string)
-			done, _ = field(no.Resource.Object, "status", "atProvider", "lastRestart", "request").(string)
+			ver = no.str("spec", "forProvider", "version")
+			asked = no.str("spec", "forProvider", "restartRequest")
+			done = no.str("status", "atProvider", "lastRestart", "request")
 		}
 		s[i] = state{
 			exists:  true,
@@ -150,14 +150,12 @@ func (p *plan) syncStandby(primary int) int {
 	if !ok {
 		return -1
 	}
-	members, _ := field(o.Resource.Object, "status", "atProvider", "members").([]any)
-	for _, m := range members {
-		mm, _ := m.(map[string]any)
-		if mm["role"] != "sync_standby" {
+	for _, m := range o.list("status", "atProvider", "members") {
+		if value(m, "role").GetStringValue() != "sync_standby" {
 			continue
 		}
 		for i := range p.tier.Nodes {
-			if mm["name"] == nodeName(p.name, i) {
+			if value(m, "name").GetStringValue() == nodeName(p.name, i) {
 				return i
 			}
 		}
@@ -187,39 +185,14 @@ func (p *plan) requestedSwitchover(r *rollout, primary int) {
 }
 
 // observedShape reads a VM's current shape from its observed spec.
-func observedShape(vm map[string]any) vmShape {
-	fp, _ := field(vm, "spec", "forProvider").(map[string]any)
+func observedShape(vm obs) vmShape {
 	var disk int64
-	if d, ok := fp["dataDisks"].([]any); ok && len(d) > 0 {
-		disk = integer(field(d[0], "sizeGiB"))
+	if d := vm.list("spec", "forProvider", "dataDisks"); len(d) > 0 {
+		disk = int64(value(d[0], "sizeGiB").GetNumberValue())
 	}
-	inst, _ := field(fp, "azure", "vmSize").(string)
+	inst := vm.str("spec", "forProvider", "azure", "vmSize")
 	if inst == "" {
-		inst, _ = field(fp, "gcp", "machineType").(string)
+		inst = vm.str("spec", "forProvider", "gcp", "machineType")
 	}
-	return vmShape{CPUs: int32(integer(fp["cpus"])), MemoryMiB: int32(integer(fp["memoryMiB"])), InstanceType: inst, DiskGiB: int32(disk)}
-}
-
-// field walks nested maps: the function reads a few fields of each observed
-// resource, and the SDK's field paths parse the path on every call.
-func field(o any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := o.(map[string]any)
-		if !ok {
-			return nil
-		}
-		o = m[k]
-	}
-	return o
-}
-
-// integer is a JSON number as decoded from a Struct (float64) or an int64.
-func integer(v any) int64 {
-	switch n := v.(type) {
-	case float64:
-		return int64(n)
-	case int64:
-		return n
-	}
-	return 0
+	return vmShape{CPUs: int32(vm.num("spec", "forProvider", "cpus")), MemoryMiB: int32(vm.num("spec", "forProvider", "memoryMiB")), InstanceType: inst, DiskGiB: int32(disk)}
 }
