@@ -119,6 +119,12 @@ func (c *connector) roleFor(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (n
 // RoleFor is the role of a node, with its cluster's secrets, for
 // controllers that act on its cluster without configuring it (backups).
 func RoleFor(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode, roles map[string]node.Factory) (node.Role, error) {
+	// Never the one to create the cluster's passwords: that is the node
+	// controller's first pass.
+	ref := dn.Spec.ForProvider.AdminPasswordSecretRef
+	if err := kube.Get(ctx, client.ObjectKey{Namespace: dn.Namespace, Name: ref.Name}, &corev1.Secret{}); err != nil {
+		return nil, fmt.Errorf("cannot read the cluster Secret %s of node %s: %w", ref.Name, dn.Name, err)
+	}
 	r, _, _, err := (&connector{kube: kube, roles: roles}).roleFor(ctx, dn)
 	return r, err
 }
