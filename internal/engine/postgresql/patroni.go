@@ -424,7 +424,8 @@ while :; do
   if ! %[2]s; then
     if curl -fsS --max-time 1 "$key" 2>/dev/null | grep -q '"value":"%[3]s"'; then
       pm=$(head -n 1 %[4]s 2>/dev/null)
-      if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
+      # Only this node's postmaster: a stale pid file's pid may be reused.
+      if [ -n "$pm" ] && tr '\0' ' ' < /proc/"$pm"/cmdline 2>/dev/null | grep -qF -- %[6]s; then
         pkill -KILL -P "$pm"; kill -KILL "$pm"
         echo "$(date -u +%%FT%%TZ) Patroni is gone: PostgreSQL (postmaster $pm) fenced"
       fi
@@ -435,7 +436,7 @@ while :; do
   fi
   sleep %[5]s
 done
-`, host.Quote(key), host.Alive(n.dir("pids", "patroni.pid")), n.Name, host.Quote(n.dir("data", "postmaster.pid")), sentinelPoll))
+`, host.Quote(key), host.Alive(n.dir("pids", "patroni.pid")), n.Name, host.Quote(n.dir("data", "postmaster.pid")), sentinelPoll, host.Quote("-D "+n.dir("data"))))
 }
 
 // Status is a node as Patroni reports it.
