@@ -6,11 +6,11 @@ import (
 
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	"github.com/crossplane/function-sdk-go/errors"
+	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/resource"
-	"github.com/crossplane/function-sdk-go/resource/composed"
+	"google.golang.org/protobuf/types/known/structpb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
@@ -30,7 +30,7 @@ const (
 // users, databases and backups once the cluster is, the app's Secret once its
 // user's credentials exist. Anything already observed is always kept, so a
 // resource never disappears because a dependency is momentarily unready.
-func (p *plan) compose(desired map[resource.Name]*resource.DesiredComposed) (Status, error) {
+func (p *plan) compose(desired map[resource.Name]*fnv1.Resource) (Status, error) {
 	st := Status{Addresses: p.addresses, Port: p.engine.Port}
 	roll := p.rollout()
 
@@ -102,7 +102,7 @@ func (p *plan) compose(desired map[resource.Name]*resource.DesiredComposed) (Sta
 			return st, err
 		}
 		// A Secret has no Ready condition: it is ready once it exists.
-		desired[secretKey] = &resource.DesiredComposed{Resource: o, Ready: readyIf(p.exists(secretKey))}
+		desired[secretKey] = &fnv1.Resource{Resource: o, Ready: readyIf(p.exists(secretKey))}
 		st.ConnectionSecret = sec.Name
 	}
 
@@ -168,17 +168,17 @@ func (p *plan) role(i int) string {
 }
 
 // set adds a composed resource and marks it ready from observed state.
-func (p *plan) set(desired map[resource.Name]*resource.DesiredComposed, k resource.Name, o *composed.Unstructured) bool {
+func (p *plan) set(desired map[resource.Name]*fnv1.Resource, k resource.Name, o *structpb.Struct) bool {
 	r := p.ready(k)
-	desired[k] = &resource.DesiredComposed{Resource: o, Ready: readyIf(r)}
+	desired[k] = &fnv1.Resource{Resource: o, Ready: readyIf(r)}
 	return r
 }
 
-func readyIf(b bool) resource.Ready {
+func readyIf(b bool) fnv1.Ready {
 	if b {
-		return resource.ReadyTrue
+		return fnv1.Ready_READY_TRUE
 	}
-	return resource.ReadyFalse
+	return fnv1.Ready_READY_FALSE
 }
 
 func (p *plan) meta(name, component string) metav1.ObjectMeta {
@@ -197,7 +197,7 @@ func (p *plan) managed() xpv2.ManagedResourceSpec {
 	return xpv2.ManagedResourceSpec{ProviderConfigReference: &xpv2.ProviderConfigReference{Kind: "ClusterProviderConfig", Name: pc}}
 }
 
-func (p *plan) virtualMachine(i int, shape vmShape) (*composed.Unstructured, error) {
+func (p *plan) virtualMachine(i int, shape vmShape) (*structpb.Struct, error) {
 	pool := p.in.AddressPool
 	prefix := 0
 	if _, bits, ok := strings.Cut(pool.CIDR, "/"); ok {
@@ -243,7 +243,7 @@ func (p *plan) members() []dbv1alpha1.Member {
 	return m
 }
 
-func (p *plan) databaseNode(i int, n nodeShape) (*composed.Unstructured, error) {
+func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 	role := "replica"
 	if i == 0 {
 		role = "primary"
@@ -321,7 +321,7 @@ func (p *plan) admin() dbv1alpha1.AdminConnection {
 
 func dnsName(s string) string { return strings.ReplaceAll(s, "_", "-") }
 
-func (p *plan) user(u UserSpec) (*composed.Unstructured, error) {
+func (p *plan) user(u UserSpec) (*structpb.Struct, error) {
 	grants := make([]dbv1alpha1.Grant, len(u.Grants))
 	for i, g := range u.Grants {
 		grants[i] = dbv1alpha1.Grant{Database: g.Database, Privilege: g.Privilege}
@@ -337,7 +337,7 @@ func (p *plan) user(u UserSpec) (*composed.Unstructured, error) {
 	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.UserKind)
 }
 
-func (p *plan) database(d DatabaseSpec) (*composed.Unstructured, error) {
+func (p *plan) database(d DatabaseSpec) (*structpb.Struct, error) {
 	o := &dbv1alpha1.Database{
 		ObjectMeta: p.meta(p.name+"-db-"+dnsName(d.Name), "database"),
 		Spec: dbv1alpha1.DatabaseSpec{ManagedResourceSpec: p.managed(), ForProvider: dbv1alpha1.DatabaseParameters{
@@ -347,7 +347,7 @@ func (p *plan) database(d DatabaseSpec) (*composed.Unstructured, error) {
 	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseKind)
 }
 
-func (p *plan) backup() (*composed.Unstructured, error) {
+func (p *plan) backup() (*structpb.Struct, error) {
 	refs := make([]dbv1alpha1.LocalReference, p.tier.Nodes)
 	for i := range refs {
 		refs[i] = dbv1alpha1.LocalReference{Name: nodeName(p.name, i)}
@@ -401,7 +401,7 @@ func (p *plan) connectionSecret(st Status) *corev1.Secret {
 // from converts a typed object to a composed resource without status, which
 // belongs to the provider. It converts by reflection rather than through
 // JSON, which is several times faster.
-func from(o runtime.Object, apiVersion, kind string) (*composed.Unstructured, error) {
+func from(o runtime.Object, apiVersion, kind string) (*structpb.Struct, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 	if err != nil {
 		return nil, err
@@ -411,5 +411,5 @@ func from(o runtime.Object, apiVersion, kind string) (*composed.Unstructured, er
 		delete(md, "creationTimestamp")
 	}
 	m["apiVersion"], m["kind"] = apiVersion, kind
-	return &composed.Unstructured{Unstructured: unstructured.Unstructured{Object: m}}, nil
+	return structpb.NewStruct(m)
 }
