@@ -56,14 +56,16 @@ type Function struct {
 	fnv1.UnimplementedFunctionRunnerServiceServer
 
 	Log logging.Logger
+
+	inputs inputCache
 }
 
 // RunFunction composes the XDatabase's resources.
 func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) (*fnv1.RunFunctionResponse, error) {
 	rsp := response.To(req, response.DefaultTTL)
 
-	in := &v1alpha1.Input{}
-	if err := request.GetInput(req, in); err != nil {
+	input, err := f.inputs.get(req)
+	if err != nil {
 		response.Fatal(rsp, errors.Wrap(err, "cannot read the function input from the Composition's pipeline step"))
 		return rsp, nil
 	}
@@ -82,7 +84,7 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 	prev := Status{}
 	_ = xr.Resource.GetValueInto("status", &prev) // Absent on the first call.
 
-	p, err := newPlan(in, nameOf(xr.Resource.GetName(), xr.Resource.GetLabels()), namespaceOf(xr.Resource.GetNamespace(), xr.Resource.GetLabels()), spec, prev, observed)
+	p, err := newPlan(input.in, input.catalog, nameOf(xr.Resource.GetName(), xr.Resource.GetLabels()), namespaceOf(xr.Resource.GetNamespace(), xr.Resource.GetLabels()), spec, prev, observed)
 	if err != nil {
 		response.Fatal(rsp, err)
 		return rsp, nil
@@ -166,8 +168,7 @@ type plan struct {
 	restoreTime *metav1.Time
 }
 
-func newPlan(in *v1alpha1.Input, name, namespace string, spec Spec, prev Status, observed map[resource.Name]obs) (*plan, error) {
-	cat := catalog(in.Catalog)
+func newPlan(in *v1alpha1.Input, cat v1alpha1.Catalog, name, namespace string, spec Spec, prev Status, observed map[resource.Name]obs) (*plan, error) {
 	e, ok := engine.Get(spec.Engine)
 	if !ok {
 		return nil, errors.Errorf("spec.engine %q is not offered: choose one of %s", spec.Engine, strings.Join(engine.Names(), ", "))
