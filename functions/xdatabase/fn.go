@@ -18,7 +18,6 @@ import (
 	"github.com/crossplane/function-sdk-go/errors"
 	"github.com/crossplane/function-sdk-go/logging"
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
-	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/crossplane/function-sdk-go/resource/composed"
 	"github.com/crossplane/function-sdk-go/response"
@@ -69,22 +68,24 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 		response.Fatal(rsp, errors.Wrap(err, "cannot read the function input from the Composition's pipeline step"))
 		return rsp, nil
 	}
-	xr, err := request.GetObservedCompositeResource(req)
-	if err != nil {
-		response.Fatal(rsp, errors.Wrap(err, "cannot read the observed XDatabase"))
-		return rsp, nil
-	}
+	// The XDatabase is read in place too: its spec and status decoded, a
+	// few metadata fields looked up.
+	xr := obs{s: req.GetObserved().GetComposite().GetResource()}
 	observed := observedResources(req)
 
 	spec := Spec{}
-	if err := xr.Resource.GetValueInto("spec", &spec); err != nil {
+	if err := decode(xr.get("spec"), &spec); err != nil {
 		response.Fatal(rsp, errors.Wrap(err, "cannot read spec of the XDatabase"))
 		return rsp, nil
 	}
 	prev := Status{}
-	_ = xr.Resource.GetValueInto("status", &prev) // Absent on the first call.
+	_ = decode(xr.get("status"), &prev) // Absent on the first call.
+	labels := map[string]string{}
+	for k, v := range xr.get("metadata", "labels").GetStructValue().GetFields() {
+		labels[k] = v.GetStringValue()
+	}
 
-	p, err := newPlan(input.in, input.catalog, nameOf(xr.Resource.GetName(), xr.Resource.GetLabels()), namespaceOf(xr.Resource.GetNamespace(), xr.Resource.GetLabels()), spec, prev, observed)
+	p, err := newPlan(input.in, input.catalog, nameOf(xr.str("metadata", "name"), labels), namespaceOf(xr.str("metadata", "namespace"), labels), spec, prev, observed)
 	if err != nil {
 		response.Fatal(rsp, err)
 		return rsp, nil

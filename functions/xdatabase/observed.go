@@ -1,8 +1,12 @@
 package xdatabase
 
 import (
+	"encoding/json"
+	"errors"
+
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/resource"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -44,4 +48,16 @@ func (o obs) str(keys ...string) string { return o.get(keys...).GetStringValue()
 func (o obs) num(keys ...string) int64  { return int64(o.get(keys...).GetNumberValue()) }
 func (o obs) list(keys ...string) []*structpb.Value {
 	return o.get(keys...).GetListValue().GetValues()
+}
+
+// decode fills into from an object of the request.
+func decode(v *structpb.Value, into any) error {
+	if v == nil {
+		return errors.New("no such field")
+	}
+	raw, err := protojson.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, into)
 }
