@@ -137,6 +137,15 @@ func Parse(out string) (node.RepoInfo, error) {
 	return info, sc.Err()
 }
 
+// SetToRestore is a shell word naming the set a restore reads from dir:
+// the one named, or the newest successful one.
+func SetToRestore(dir, named string) string {
+	if named != "" {
+		return host.Quote(named)
+	}
+	return Latest(dir)
+}
+
 // Latest is a shell expression printing the label of the newest successful
 // set in dir, for restores that name none.
 func Latest(dir string) string {

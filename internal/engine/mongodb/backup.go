@@ -92,10 +92,7 @@ func (r *role) FinalBackup(ctx context.Context, h host.Host, id string) (bool, e
 // app's users).
 func (r *role) RestoreScript() string {
 	src := r.s.Restore
-	label := dumprepo.Latest(src.Repo.Path)
-	if src.Backup != "" {
-		label = host.Quote(src.Backup)
-	}
+	label := dumprepo.SetToRestore(src.Repo.Path, src.Backup)
 	marker := r.dir("restored-from-" + src.Cluster)
 	return fmt.Sprintf(`set -e
 if [ -f %[1]s ]; then exit 0; fi

@@ -158,10 +158,7 @@ func (r *role) FinalBackup(ctx context.Context, h host.Host, id string) (bool, e
 // group, whose automatic seeding copies it to the other members.
 func (r *role) RestoreScript() string {
 	src := r.s.Restore
-	label := dumprepo.Latest(src.Repo.Path)
-	if src.Backup != "" {
-		label = host.Quote(src.Backup)
-	}
+	label := dumprepo.SetToRestore(src.Repo.Path, src.Backup)
 	marker := r.dir("restored-from-" + src.Cluster)
 	sql := r.dir("restore.sql")
 	return fmt.Sprintf(`set -e
