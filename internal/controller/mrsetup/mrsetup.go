@@ -32,24 +32,23 @@ func Setup[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schem
 	return SetupWatching(mgr, o, gvk, obj, list, c, nil, extra...)
 }
 
-// Settling is how long after its creation a resource that is not Ready yet
-// is observed every SettlingInterval instead of every poll interval.
-const (
-	Settling         = 10 * time.Minute
-	SettlingInterval = 1 * time.Second
-)
+// SettlingInterval is the shortest wait between two observations of a
+// resource that is not Ready yet.
+const SettlingInterval = time.Second
 
-// SettlingPoll observes a resource that is still coming up every second:
-// an external resource becomes ready on its own (a VM boots, Patroni
-// bootstraps), and waiting the poll interval for it would be most of a
-// database's provisioning time. Ready resources, and those still not Ready
-// long after their creation (failing, and reporting why), are observed at
-// the poll interval.
+// SettlingPoll observes a resource that is still coming up sooner than the
+// poll interval: an external resource becomes ready on its own (a VM boots,
+// Patroni bootstraps), and waiting the poll interval for it was most of a
+// database's provisioning time. The wait grows with the resource's age (a
+// tenth of it, at least a second), so a thousand new resources do not poll
+// a cloud API every second for long, and one that stays not Ready (failing,
+// and saying why) is soon observed at the poll interval. Ready resources
+// are observed at the poll interval.
 func SettlingPoll(mg resource.Managed, poll time.Duration) time.Duration {
-	if mg.GetCondition(xpv2.TypeReady).Status == corev1.ConditionTrue || time.Since(mg.GetCreationTimestamp().Time) > Settling {
+	if mg.GetCondition(xpv2.TypeReady).Status == corev1.ConditionTrue {
 		return poll
 	}
-	return min(poll, SettlingInterval)
+	return min(poll, max(SettlingInterval, time.Since(mg.GetCreationTimestamp().Time)/10))
 }
 
 // A Watch reconciles resources of the kind when another object changes.
