@@ -402,14 +402,14 @@ func (p *plan) connectionSecret(st Status) *corev1.Secret {
 // belongs to the provider. It converts by reflection rather than through
 // JSON, which is several times faster.
 func from(o runtime.Object, apiVersion, kind string) (*structpb.Struct, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+	s, err := toStruct(o)
 	if err != nil {
 		return nil, err
 	}
-	delete(m, "status")
-	if md, ok := m["metadata"].(map[string]any); ok {
-		delete(md, "creationTimestamp")
+	delete(s.Fields, "status")
+	if md := s.Fields["metadata"].GetStructValue(); md != nil {
+		delete(md.Fields, "creationTimestamp")
 	}
-	m["apiVersion"], m["kind"] = apiVersion, kind
-	return structpb.NewStruct(m)
+	s.Fields["apiVersion"], s.Fields["kind"] = structpb.NewStringValue(apiVersion), structpb.NewStringValue(kind)
+	return s, nil
 }
