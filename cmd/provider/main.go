@@ -31,7 +31,8 @@ type cli struct {
 	Sync               time.Duration `default:"1h" help:"How often all resources are re-read from the API server."`
 	Poll               time.Duration `default:"1m" help:"How often each resource is checked for drift from its desired state."`
 	PollStateMetric    time.Duration `default:"5s" help:"How often resource state metrics are recorded."`
-	MaxReconcileRate   int           `default:"10" help:"Global maximum rate per second of reconciles."`
+	MaxReconcileRate   int           `default:"100" help:"Global maximum rate per second of reconciles (and concurrent reconciles per kind); the API client is allowed five times this many requests per second."`
+	MaxCloudRate       int           `default:"10" help:"Maximum rate per second of VirtualMachine reconciles, which call cloud APIs with per-subscription request quotas."`
 	MetricsBindAddress string        `default:"127.0.0.1:0" help:"Address of the Prometheus metrics endpoint."`
 	HealthProbeAddress string        `default:"127.0.0.1:0" help:"Address of the health probe endpoint."`
 	ManagementPolicies bool          `default:"true" negatable:"" help:"Honour managementPolicies on managed resources."`
@@ -86,7 +87,7 @@ func (c *cli) Run() error {
 		o.Features.Enable(feature.EnableBetaManagementPolicies)
 	}
 	databasenode.BaseDir = c.NodeBaseDir
-	if err := qcontroller.Setup(mgr, o); err != nil {
+	if err := qcontroller.Setup(mgr, o, c.MaxCloudRate); err != nil {
 		return err
 	}
 	log.Info("starting provider")

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,6 +31,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/quorumdb/quorum/cluster/local"
@@ -40,6 +42,7 @@ import (
 var platform *local.Platform
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
 	flag.Parse()
 	if flag.Lookup("test.bench").Value.String() == "" {
 		// Plain `go test ./...`: no benchmark asked for, no platform.
