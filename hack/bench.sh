@@ -13,13 +13,12 @@ export PATH=$root/bin:$PATH
 out=$root/_output/bench
 mkdir -p "$out" bench
 KILLS=${KILLS:-20} RUNS=${RUNS:-5} COUNT=${COUNT:-5} ONLY=${ONLY:-.}
-started=$(date -u +%FT%TZ)
 
 run() { # run <name> <go test args...>: one benchmark group, its output kept
   local name=$1; shift
   if ! [[ $name =~ $ONLY ]]; then return 0; fi
   echo "== $name" >&2
-  : > "$out/$name.summary"
+  echo "# $name: run $(date -u +%FT%TZ) at commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes')" > "$out/$name.summary"
   QUORUM_BENCH_OUT=$out/$name.summary go test -run '^$' "$@" 2>&1 | tee "$out/$name.txt"
 }
 
@@ -33,7 +32,7 @@ run failover -bench 'BenchmarkFailover' -benchtime "${KILLS}x" -timeout 3h ./int
 {
   echo "# Benchmark results"
   echo
-  echo "Written by \`make bench\` (hack/bench.sh), started $started, finished $(date -u +%FT%TZ)."
+  echo "Written by \`make bench\` (hack/bench.sh), $(date -u +%FT%TZ); each group's last run is kept (its time and commit head its summary lines)."
   echo "Raw \`go test -bench\` outputs (benchstat input) are in _output/bench/."
   echo
   echo "## Machine"
@@ -42,7 +41,6 @@ run failover -bench 'BenchmarkFailover' -benchtime "${KILLS}x" -timeout 3h ./int
   echo "- Memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "- OS: $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
   echo "- $(go version | cut -d' ' -f3-), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), $(patroni --version), $(pgbackrest version), etcd $(etcd --version | awk '/etcd Version/{print $3}')"
-  echo "- Quorum commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
   echo
   echo "## Summary"
   echo
