@@ -25,7 +25,7 @@ run() { # run <name> <go test args...>: one benchmark group, its output kept
 run function -bench 'BenchmarkRunFunction' -benchmem -count "$COUNT" ./functions/xdatabase/
 # One platform per group (each go test starts its own). -benchtime=Nx runs
 # a benchmark once with N=1 and then with N=N: the single-shot ones use 1x.
-run platform -bench 'BenchmarkCRDs|BenchmarkCompose1000|BenchmarkProvider' -benchtime 1x -timeout 90m ./test/bench/
+run platform -bench 'BenchmarkCRDs|BenchmarkCompose1000|BenchmarkProvider|BenchmarkSteadyState' -benchtime 1x -timeout 90m ./test/bench/
 run provisioning -bench 'BenchmarkProvisioning' -benchtime "${RUNS}x" -timeout 90m ./test/bench/
 run failover -bench 'BenchmarkFailover' -benchtime "${KILLS}x" -timeout 3h ./internal/engine/postgresql/
 

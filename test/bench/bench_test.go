@@ -190,6 +190,13 @@ func apiWrites(b *testing.B) float64 {
 // endpoint).
 func providerWrites(b *testing.B) float64 {
 	b.Helper()
+	return providerMetric(b, "rest_client_requests_total{", `method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`)
+}
+
+// providerMetric sums the provider's metric lines with the prefix that
+// contain any of the markers.
+func providerMetric(b *testing.B, prefix string, any ...string) float64 {
+	b.Helper()
 	st, err := platform.ReadState()
 	if err != nil {
 		b.Fatal(err)
@@ -205,17 +212,60 @@ func providerWrites(b *testing.B) float64 {
 	}
 	var n float64
 	for _, l := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(l, "rest_client_requests_total{") {
+		if !strings.HasPrefix(l, prefix) {
 			continue
 		}
-		for _, v := range []string{`method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`} {
+		for _, v := range any {
 			if strings.Contains(l, v) {
 				x, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
 				n += x
+				break
 			}
 		}
 	}
 	return n
+}
+
+// BenchmarkSteadyState measures what a steady-state reconcile costs the API
+// server: 100 Users of a real PostgreSQL, all Ready and unchanged, observed
+// at the platform's poll interval for a minute; the provider's requests
+// (all verbs, and writes) divided by the User reconciles meanwhile.
+func BenchmarkSteadyState(b *testing.B) {
+	const count = 100
+	c := kube(b)
+	ns := "bench-steady"
+	namespace(b, c, ns)
+	pg := pgtest.Start(b)
+	if err := c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "admin"}, StringData: map[string]string{
+		"engine": "postgresql", "hosts": pg.Host, "port": strconv.Itoa(pg.Port), "username": pg.AdminUser, "password": pg.AdminPassword,
+	}}); err != nil && !kerrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	createAll(b, c, count, func(i int) client.Object {
+		return object("db.m.quorum.dev/v1alpha1", "User", ns, fmt.Sprintf("s%03d", i), map[string]any{
+			"providerConfigRef":          map[string]any{"kind": "ClusterProviderConfig", "name": "default"},
+			"writeConnectionSecretToRef": map[string]any{"name": fmt.Sprintf("s%03d-connection", i)},
+			"forProvider":                map[string]any{"admin": map[string]any{"secretRef": map[string]any{"name": "admin"}}, "name": fmt.Sprintf("steady_%03d", i)},
+		})
+	})
+	if _, ready := waitAll(b, c, "db.m.quorum.dev/v1alpha1", "User", ns, count, 5*time.Minute); ready < count {
+		b.Fatalf("%d of %d Users Ready", ready, count)
+	}
+	time.Sleep(20 * time.Second) // creation's requeues settle
+	for range b.N {
+		all0, w0 := providerMetric(b, "rest_client_requests_total{", "method="), providerWrites(b)
+		r0 := providerMetric(b, "controller_runtime_reconcile_total{", "user.db.m.quorum.dev")
+		time.Sleep(time.Minute)
+		all1, w1 := providerMetric(b, "rest_client_requests_total{", "method="), providerWrites(b)
+		r1 := providerMetric(b, "controller_runtime_reconcile_total{", "user.db.m.quorum.dev")
+		if r1 == r0 {
+			b.Fatal("no User reconciled in a minute")
+		}
+		per, wper := (all1-all0)/(r1-r0), (w1-w0)/(r1-r0)
+		b.ReportMetric(per, "api-requests/reconcile")
+		b.ReportMetric(wper, "api-writes/reconcile")
+		report("steady state: %d Users, %.0f reconciles in 60s, %.2f API requests per reconcile (%.2f writes)", count, r1-r0, per, wper)
+	}
 }
 
 func object(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
