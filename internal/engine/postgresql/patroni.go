@@ -273,13 +273,14 @@ func (n Node) major() string { return path.Base(path.Dir(n.BinDir)) }
 // then the PostgreSQL Global Development Group's RPMs on RHEL.
 func (n Node) binDirs() []string { return []string{n.BinDir, "/usr/pgsql-" + n.major() + "/bin"} }
 
-// installScript installs PostgreSQL, Patroni and etcd from the distribution
+// installScript installs PostgreSQL, Patroni and etcd (and curl and pkill,
+// which the sentinel uses) from the distribution
 // (Debian/Ubuntu) or PGDG and EPEL (RHEL family) when they are missing. The
 // packages' own services stay off: the node runs its own instances.
 func (n Node) installScript() string {
 	m := n.major()
 	return fmt.Sprintf(`set -e
-if { test -x %[1]s/postgres || test -x /usr/pgsql-%[2]s/bin/postgres; } && command -v patroni >/dev/null && command -v etcd >/dev/null; then exit 0; fi
+if { test -x %[1]s/postgres || test -x /usr/pgsql-%[2]s/bin/postgres; } && command -v patroni >/dev/null && command -v etcd >/dev/null && command -v curl >/dev/null && command -v pkill >/dev/null; then exit 0; fi
 if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "PostgreSQL %[2]s, Patroni and etcd not installed, and this host shares its filesystem with others (local datacenter): install it on the machine itself" >&2; exit 1; fi
 . /etc/os-release
 case " $ID $ID_LIKE " in
@@ -288,12 +289,12 @@ case " $ID $ID_LIKE " in
     echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/quorum.conf
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends postgresql-%[2]s patroni etcd-server
+    apt-get install -y -q --no-install-recommends postgresql-%[2]s patroni etcd-server curl procps
     systemctl disable --now etcd patroni 2>/dev/null || true ;;
   *" rhel "*|*" fedora "*|*" centos "*)
     dnf install -y -q "https://download.postgresql.org/pub/repos/yum/reporpms/EL-$(rpm -E %%rhel)-$(uname -m)/pgdg-redhat-repo-latest.noarch.rpm" epel-release || true
     dnf -qy module disable postgresql || true
-    dnf install -y -q postgresql%[2]s-server patroni patroni-etcd etcd
+    dnf install -y -q postgresql%[2]s-server patroni patroni-etcd etcd curl procps-ng
     systemctl disable --now etcd patroni 2>/dev/null || true ;;
   *) echo "cannot install PostgreSQL on $ID: install PostgreSQL %[2]s, Patroni and etcd, then retry" >&2; exit 1 ;;
 esac`, n.BinDir, m)

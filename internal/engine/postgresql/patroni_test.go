@@ -256,9 +256,9 @@ func TestApplyStepsAndInstall(t *testing.T) {
 		"test -x /usr/lib/postgresql/15/bin/postgres || test -x /usr/pgsql-15/bin/postgres",
 		"echo 'create_main_cluster = false'",
 		`if [ -n "${QUORUM_SHARED_HOST:-}" ]; then`,
-		"apt-get install -y -q --no-install-recommends postgresql-15 patroni etcd-server",
+		"apt-get install -y -q --no-install-recommends postgresql-15 patroni etcd-server curl procps",
 		"pgdg-redhat-repo-latest.noarch.rpm", "$(rpm -E %rhel)",
-		"dnf install -y -q postgresql15-server patroni patroni-etcd etcd",
+		"dnf install -y -q postgresql15-server patroni patroni-etcd etcd curl procps-ng",
 	} {
 		if !strings.Contains(inst, s) {
 			t.Errorf("install script lacks %q", s)
