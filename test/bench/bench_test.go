@@ -235,19 +235,8 @@ func BenchmarkSteadyState(b *testing.B) {
 	c := kube(b)
 	ns := "bench-steady"
 	namespace(b, c, ns)
-	pg := pgtest.Start(b)
-	if err := c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "admin"}, StringData: map[string]string{
-		"engine": "postgresql", "hosts": pg.Host, "port": strconv.Itoa(pg.Port), "username": pg.AdminUser, "password": pg.AdminPassword,
-	}}); err != nil && !kerrors.IsAlreadyExists(err) {
-		b.Fatal(err)
-	}
-	createAll(b, c, count, func(i int) client.Object {
-		return object("db.m.quorum.dev/v1alpha1", "User", ns, fmt.Sprintf("s%03d", i), map[string]any{
-			"providerConfigRef":          map[string]any{"kind": "ClusterProviderConfig", "name": "default"},
-			"writeConnectionSecretToRef": map[string]any{"name": fmt.Sprintf("s%03d-connection", i)},
-			"forProvider":                map[string]any{"admin": map[string]any{"secretRef": map[string]any{"name": "admin"}}, "name": fmt.Sprintf("steady_%03d", i)},
-		})
-	})
+	adminFor(b, c, ns, pgtest.Start(b))
+	createAll(b, c, count, func(i int) client.Object { return user(ns, fmt.Sprintf("s%03d", i), fmt.Sprintf("steady_%03d", i)) })
 	if _, ready := waitAll(b, c, "db.m.quorum.dev/v1alpha1", "User", ns, count, 5*time.Minute); ready < count {
 		b.Fatalf("%d of %d Users Ready", ready, count)
 	}
@@ -479,27 +468,11 @@ func BenchmarkCompose1000(b *testing.B) {
 	}
 	for range b.N {
 		start := time.Now()
-		work := make(chan int)
-		errs := make(chan error, count)
-		for range 16 {
-			go func() {
-				for i := range work {
-					xr := object("platform.quorum.dev/v1alpha1", "XDatabase", ns, fmt.Sprintf("s%04d", i), map[string]any{
-						"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": int64(20), "platform": "vsphere",
-					})
-					errs <- c.Create(context.Background(), xr)
-				}
-			}()
-		}
-		for i := range count {
-			work <- i
-		}
-		close(work)
-		for range count {
-			if err := <-errs; err != nil {
-				b.Fatal(err)
-			}
-		}
+		createAll(b, c, count, func(i int) client.Object {
+			return object("platform.quorum.dev/v1alpha1", "XDatabase", ns, fmt.Sprintf("s%04d", i), map[string]any{
+				"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": int64(20), "platform": "vsphere",
+			})
+		})
 		applied := time.Since(start)
 		var composed int
 		for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
@@ -561,6 +534,26 @@ func waitAll(b *testing.B, c client.Client, apiVersion, kind, ns string, count i
 	return time.Since(start), ready
 }
 
+// adminFor writes the admin connection Secret "admin" for a PostgreSQL
+// server, as a DatabaseNode publishes it.
+func adminFor(b *testing.B, c client.Client, ns string, pg *pgtest.Server) {
+	b.Helper()
+	if err := c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "admin"}, StringData: map[string]string{
+		"engine": "postgresql", "hosts": pg.Host, "port": strconv.Itoa(pg.Port), "username": pg.AdminUser, "password": pg.AdminPassword,
+	}}); err != nil && !kerrors.IsAlreadyExists(err) {
+		b.Fatal(err)
+	}
+}
+
+// user is a User of the server behind the Secret "admin".
+func user(ns, name, login string) client.Object {
+	return object("db.m.quorum.dev/v1alpha1", "User", ns, name, map[string]any{
+		"providerConfigRef":          map[string]any{"kind": "ClusterProviderConfig", "name": "default"},
+		"writeConnectionSecretToRef": map[string]any{"name": name + "-connection"},
+		"forProvider":                map[string]any{"admin": map[string]any{"secretRef": map[string]any{"name": "admin"}}, "name": login},
+	})
+}
+
 // createAll creates count objects with 16 concurrent clients.
 func createAll(b *testing.B, c client.Client, count int, obj func(i int) client.Object) {
 	b.Helper()
@@ -598,23 +591,10 @@ func BenchmarkProvider(b *testing.B) {
 	// 1,000 Users.
 	ns := "bench-users"
 	namespace(b, c, ns)
-	pg := pgtest.Start(b)
-	admin := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "admin"}, StringData: map[string]string{
-		"engine": "postgresql", "hosts": pg.Host, "port": strconv.Itoa(pg.Port), "username": pg.AdminUser, "password": pg.AdminPassword,
-	}}
-	if err := c.Create(context.Background(), admin); err != nil && !kerrors.IsAlreadyExists(err) {
-		b.Fatal(err)
-	}
+	adminFor(b, c, ns, pgtest.Start(b))
 	writes0, own0 := apiWrites(b), providerWrites(b)
 	start := time.Now()
-	createAll(b, c, count, func(i int) client.Object {
-		u := object("db.m.quorum.dev/v1alpha1", "User", ns, fmt.Sprintf("u%04d", i), map[string]any{
-			"providerConfigRef":          map[string]any{"kind": "ClusterProviderConfig", "name": "default"},
-			"writeConnectionSecretToRef": map[string]any{"name": fmt.Sprintf("u%04d-connection", i)},
-			"forProvider":                map[string]any{"admin": map[string]any{"secretRef": map[string]any{"name": "admin"}}, "name": fmt.Sprintf("app_user_%04d", i)},
-		})
-		return u
-	})
+	createAll(b, c, count, func(i int) client.Object { return user(ns, fmt.Sprintf("u%04d", i), fmt.Sprintf("app_user_%04d", i)) })
 	_, ready := waitAll(b, c, "db.m.quorum.dev/v1alpha1", "User", ns, count, 10*time.Minute)
 	usersTook := time.Since(start) // from the first create
 	// Writes settle: the last statuses land after Ready is seen.
