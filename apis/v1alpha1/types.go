@@ -38,9 +38,19 @@ type AzureConfig struct {
 	// SubscriptionID in which virtual machines are created.
 	SubscriptionID string `json:"subscriptionID"`
 
-	// Endpoint overrides the Azure Resource Manager endpoint (tests, sovereign clouds).
+	// Endpoint overrides the Azure Resource Manager endpoint (sovereign
+	// clouds, Azure Stack, tests), for example https://management.usgovcloudapi.net.
 	// +optional
+	// +kubebuilder:validation:Pattern=`^https://`
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// ActiveDirectoryEndpoint overrides the Microsoft Entra ID authority the
+	// service principal signs in to, for example
+	// https://login.microsoftonline.us/ for Azure Government. Defaults to
+	// Azure public cloud's.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^https://`
+	ActiveDirectoryEndpoint string `json:"activeDirectoryEndpoint,omitempty"`
 }
 
 // GCPConfig points the provider at a Google Cloud project.

@@ -190,15 +190,11 @@ func (p *plan) meta(name, component string) metav1.ObjectMeta {
 }
 
 func (p *plan) managed() xpv2.ManagedResourceSpec {
-	pc := p.in.ProviderConfigName
-	if pc == "" {
-		pc = "default"
-	}
-	return xpv2.ManagedResourceSpec{ProviderConfigReference: &xpv2.ProviderConfigReference{Kind: "ClusterProviderConfig", Name: pc}}
+	return xpv2.ManagedResourceSpec{ProviderConfigReference: &xpv2.ProviderConfigReference{Kind: "ClusterProviderConfig", Name: p.providerConfig}}
 }
 
 func (p *plan) virtualMachine(i int, shape vmShape) (*structpb.Struct, error) {
-	pool := p.in.AddressPool
+	pool := p.pool
 	prefix := 0
 	if _, bits, ok := strings.Cut(pool.CIDR, "/"); ok {
 		_, _ = fmt.Sscanf(bits, "%d", &prefix)

@@ -161,8 +161,11 @@ type plan struct {
 	tier      v1alpha1.Tier
 	size      v1alpha1.Size
 	place     platform.Placer
-	addresses []string
-	observed  map[resource.Name]obs
+	// providerConfig and pool are the platform's (see Input.Platform).
+	providerConfig string
+	pool           v1alpha1.AddressPool
+	addresses      []string
+	observed       map[resource.Name]obs
 
 	readyCache map[resource.Name]bool
 	// restoreTime is spec.restore.pointInTime, parsed.
@@ -218,20 +221,24 @@ func newPlan(in *v1alpha1.Input, cat v1alpha1.Catalog, name, namespace string, s
 			restoreTime = &metav1.Time{Time: t}
 		}
 	}
+	pc, pool := in.Platform(spec.Platform)
 	addrs := prev.Addresses
 	if len(addrs) != tier.Nodes {
 		// Allocated once, then kept in status so a changed pool never moves
 		// a running database.
-		a, err := allocate(in.AddressPool, namespace+"/"+name, tier.Nodes)
+		if pool.First == "" {
+			return nil, errors.Errorf("the Composition's function input has no address pool for %s: set %s.addressPool or the top-level addressPool", spec.Platform, spec.Platform)
+		}
+		a, err := allocate(pool, namespace+"/"+name, tier.Nodes)
 		if err != nil {
-			return nil, errors.Wrap(err, "cannot allocate addresses from the function input's addressPool")
+			return nil, errors.Wrapf(err, "cannot allocate addresses from the function input's address pool for %s", spec.Platform)
 		}
 		addrs = make([]string, len(a))
 		for i := range a {
 			addrs[i] = a[i].String()
 		}
 	}
-	return &plan{in: in, name: name, namespace: namespace, spec: spec.withDefaults(), engine: e, tier: tier, size: size, place: place, addresses: addrs, observed: observed, readyCache: map[resource.Name]bool{}, restoreTime: restoreTime}, nil
+	return &plan{in: in, name: name, namespace: namespace, spec: spec.withDefaults(), engine: e, tier: tier, size: size, place: place, providerConfig: pc, pool: pool, addresses: addrs, observed: observed, readyCache: map[resource.Name]bool{}, restoreTime: restoreTime}, nil
 }
 
 func major(v string) string {

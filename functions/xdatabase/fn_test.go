@@ -102,7 +102,13 @@ func TestRunFunctionFatal(t *testing.T) {
 			reason: "An address pool that cannot hold a database's block is refused.",
 			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.5", "network": "n"}}`,
 			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
-			want:   fatal(`cannot allocate addresses from the function input's addressPool: addressPool must span at least 4 addresses`),
+			want:   fatal(`cannot allocate addresses from the function input's address pool for vsphere: addressPool must span at least 4 addresses`),
+		},
+		"NoPoolForPlatform": {
+			reason: "A platform with no address pool of its own and no top-level one is refused, naming both places to set one.",
+			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "vsphere": {"template": "t", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.40", "network": "n"}}, "gcp": {"image": "i", "zones": ["z"]}}`,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "gcp"}`,
+			want:   fatal(`the Composition's function input has no address pool for gcp: set gcp.addressPool or the top-level addressPool`),
 		},
 		"RestorePointInTimeOtherEngine": {
 			reason: "Points in time are offered for PostgreSQL only.",

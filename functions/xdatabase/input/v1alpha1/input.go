@@ -17,8 +17,10 @@ type Input struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// AddressPool the database VMs take their static addresses from.
-	AddressPool AddressPool `json:"addressPool"`
+	// AddressPool the database VMs take their static addresses from, on
+	// every platform whose section does not name its own.
+	// +optional
+	AddressPool AddressPool `json:"addressPool,omitempty"`
 
 	// Catalog overrides or extends the built-in catalog of tiers, sizes and
 	// versions. Entries given here replace the built-in entry of the same
@@ -42,9 +44,49 @@ type Input struct {
 	// +optional
 	BackupRepository map[string]BackupRepository `json:"backupRepository,omitempty"`
 
-	// ProviderConfigName the composed resources use; "default" if empty.
+	// ProviderConfigName the composed resources use on every platform whose
+	// section does not name its own; "default" if empty.
 	// +optional
 	ProviderConfigName string `json:"providerConfigName,omitempty"`
+}
+
+// PlatformCommon is what each platform's section may set for itself: each
+// cloud has its own ProviderConfig (credentials, endpoint) and its own
+// subnet, so one Composition can serve them all.
+type PlatformCommon struct {
+	// ProviderConfigName (a ClusterProviderConfig) this platform's managed
+	// resources use; the top-level providerConfigName if empty.
+	// +optional
+	ProviderConfigName string `json:"providerConfigName,omitempty"`
+	// AddressPool this platform's VMs take their addresses from; the
+	// top-level addressPool if empty.
+	// +optional
+	AddressPool *AddressPool `json:"addressPool,omitempty"`
+}
+
+// Platform returns what applies on the named platform: its section's
+// ProviderConfig and address pool, else the top-level ones.
+func (in *Input) Platform(name string) (providerConfig string, pool AddressPool) {
+	var c *PlatformCommon
+	switch {
+	case name == "vsphere" && in.VSphere != nil:
+		c = &in.VSphere.PlatformCommon
+	case name == "azure" && in.Azure != nil:
+		c = &in.Azure.PlatformCommon
+	case name == "gcp" && in.GCP != nil:
+		c = &in.GCP.PlatformCommon
+	}
+	providerConfig, pool = in.ProviderConfigName, in.AddressPool
+	if c != nil && c.ProviderConfigName != "" {
+		providerConfig = c.ProviderConfigName
+	}
+	if c != nil && c.AddressPool != nil {
+		pool = *c.AddressPool
+	}
+	if providerConfig == "" {
+		providerConfig = "default"
+	}
+	return providerConfig, pool
 }
 
 // AddressPool is a range of addresses reserved for database VMs.
@@ -106,6 +148,8 @@ type Size struct {
 
 // VSphereDefaults says where database VMs are cloned on vSphere.
 type VSphereDefaults struct {
+	PlatformCommon `json:",inline"`
+
 	Template     string `json:"template"`
 	Datacenter   string `json:"datacenter,omitempty"`
 	Cluster      string `json:"cluster,omitempty"`
@@ -116,6 +160,8 @@ type VSphereDefaults struct {
 
 // AzureDefaults says where database VMs live on Azure.
 type AzureDefaults struct {
+	PlatformCommon `json:",inline"`
+
 	ResourceGroup string `json:"resourceGroup"`
 	Location      string `json:"location"`
 	Image         string `json:"image"`
@@ -126,6 +172,8 @@ type AzureDefaults struct {
 
 // GCPDefaults says where database VMs live on Google Cloud.
 type GCPDefaults struct {
+	PlatformCommon `json:",inline"`
+
 	Image string `json:"image"`
 	// Zones nodes are spread over, in order.
 	Zones []string `json:"zones"`
