@@ -25,12 +25,13 @@ generate:
 	gofmt -w apis functions
 	go run ./hack/xrdgen compositions/xdatabase compositions/legacy docs/api.md
 
-## build: build the provider, the function and the local platform CLI into bin/
+## build: build the provider, the function, the local platform CLI and its simulators into bin/
 build:
 	go build -o $(BIN)/provider ./cmd/provider
 	go build -o $(BIN)/function ./cmd/function
 	go build -o $(BIN)/quorum-local ./cmd/quorum-local
 	go build -o $(BIN)/quorum-vcsim ./cmd/quorum-vcsim
+	go build -o $(BIN)/quorum-fakecloud ./cmd/quorum-fakecloud
 
 ## lint: go vet and gofmt
 lint:

@@ -24,7 +24,10 @@ import (
 
 // Addresses of the local datacenter: the function input's pool lives in
 // this subnet; the bridge is its gateway.
-var dcGateway = netip.MustParsePrefix("10.77.0.1/24")
+// The datacenter is a /16: a quarter for each platform's pool (vSphere's
+// port group, the fake Azure's subnet, the fake GCP's subnetwork), so the
+// hashed address blocks of many databases rarely meet.
+var dcGateway = netip.MustParsePrefix("10.77.0.1/16")
 
 // DC is the platform's local datacenter.
 func (p *Platform) DC() *localdc.DC {
@@ -69,12 +72,33 @@ func (p *Platform) RunGuests(ctx context.Context, log io.Writer) error {
 	if err := session.NewManager(vc).Login(ctx, url.UserPassword(v.Username, v.Password)); err != nil {
 		return fmt.Errorf("cannot log in to the simulator: %w", err)
 	}
+	// The fake clouds' VMs boot as guests too, from their cloud-init user
+	// data. Their endpoints are read once: they do not move.
+	clouds, err := p.ReadFakeClouds()
+	if err != nil {
+		return fmt.Errorf("cannot read the fake clouds' endpoints: %w", err)
+	}
+	hc, err := p.platformHTTPClient()
+	if err != nil {
+		return err
+	}
 	dc := p.DC()
 	have := map[string]netip.Addr{}
 	for {
 		want, err := poweredVMs(ctx, vc)
 		if err != nil {
 			_, _ = fmt.Fprintf(log, "list VMs: %v\n", err)
+		}
+		if cg, cerr := cloudGuests(ctx, hc, clouds); cerr != nil {
+			_, _ = fmt.Fprintf(log, "list cloud VMs: %v\n", cerr)
+			err = cerr
+		} else {
+			if want == nil {
+				want = map[string]localdc.Guest{}
+			}
+			for k, g := range cg {
+				want[k] = g
+			}
 		}
 		for name, g := range want {
 			if a, ok := have[name]; ok && a == g.Address {

@@ -137,7 +137,14 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 	if err := p.providerConfig(ctx, kube); err != nil {
 		return err
 	}
-	if err := p.start(process{Name: "provider", Path: p.bin("provider"), Env: []string{"KUBECONFIG=" + p.kubeconfig()}, Args: []string{
+	if err := p.cloudProviderConfigs(ctx, kube); err != nil {
+		return err
+	}
+	bundle, err := p.trustBundle()
+	if err != nil {
+		return err
+	}
+	if err := p.start(process{Name: "provider", Path: p.bin("provider"), Env: []string{"KUBECONFIG=" + p.kubeconfig(), "SSL_CERT_FILE=" + bundle}, Args: []string{
 		// Guests share this machine's filesystem: keep their data in our state.
 		"--node-base-dir=" + p.GuestDataDir(),
 		"--poll=15s",

@@ -28,7 +28,7 @@ import (
 )
 
 // Components in start order; Down stops them in reverse.
-var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "vcsim", "guests", "provider", "function"}
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "vcsim", "fakecloud", "guests", "provider", "function"}
 
 // Platform is one local platform, identified by its state directory.
 type Platform struct {
@@ -128,6 +128,7 @@ func (p *Platform) Up(ctx context.Context) (*State, error) {
 		{"kube-controller-manager", p.startControllerManager},
 		{"crossplane", p.startCrossplane},
 		{"vcsim", p.startVCSim},
+		{"fakecloud", p.startFakeCloud},
 		{"guests", p.startGuests},
 		{"packages", p.installPackages},
 	}

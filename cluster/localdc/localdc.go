@@ -29,7 +29,7 @@ type DC struct {
 	// namespaces q-<guest>). Keep it to 3 characters: links have 15.
 	Prefix string
 	// Gateway is the bridge's address with the subnet's prefix length,
-	// for example 10.77.0.1/24.
+	// for example 10.77.0.1/16.
 	Gateway netip.Prefix
 	// Dir holds each guest's files.
 	Dir string
