@@ -9,7 +9,9 @@
 //
 // Each server also answers GET /_fakecloud/vms (bearer: the inventory token)
 // with its VMs, addresses and cloud-init user data: the guest agent makes a
-// namespace host of each running one, as a cloud would boot it.
+// namespace host of each running one, as a cloud would boot it. The fake
+// Azure's /_fakecloud/nics lists its network interfaces (tests check none
+// is left behind).
 package main
 
 import (
@@ -87,10 +89,12 @@ func prefixes(in map[string]string) (map[string]netip.Prefix, error) {
 	return out, nil
 }
 
-// inventory serves /_fakecloud/vms beside a fake cloud.
-func inventory(token string, next http.Handler, vms func() any) http.Handler {
+// inventory serves /_fakecloud/{vms,nics} beside a fake cloud.
+func inventory(token string, next http.Handler, lists map[string]func() any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/_fakecloud/vms" {
+		what, ok := strings.CutPrefix(r.URL.Path, "/_fakecloud/")
+		list := lists[what]
+		if !ok || list == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -99,7 +103,7 @@ func inventory(token string, next http.Handler, vms func() any) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(vms())
+		_ = json.NewEncoder(w).Encode(list())
 	})
 }
 
@@ -138,7 +142,7 @@ func (c *cli) Run() error {
 
 	ep.Azure = AzureEndpoint{TenantID: random(8), ClientID: random(8), ClientSecret: random(20), SubscriptionID: c.Subscription}
 	az := azurefake.New(ep.Azure.TenantID, ep.Azure.ClientID, ep.Azure.ClientSecret, c.Subscription, azSubnets)
-	if ep.Azure.URL, err = serve(ctx, cert, inventory(ep.InventoryToken, az, func() any { return az.VMs() })); err != nil {
+	if ep.Azure.URL, err = serve(ctx, cert, inventory(ep.InventoryToken, az, map[string]func() any{"vms": func() any { return az.VMs() }, "nics": func() any { return az.NICs() }})); err != nil {
 		return err
 	}
 
@@ -146,7 +150,7 @@ func (c *cli) Run() error {
 	if err != nil {
 		return err
 	}
-	if ep.GCP.URL, err = serve(ctx, cert, inventory(ep.InventoryToken, g, func() any { return g.VMs() })); err != nil {
+	if ep.GCP.URL, err = serve(ctx, cert, inventory(ep.InventoryToken, g, map[string]func() any{"vms": func() any { return g.VMs() }})); err != nil {
 		return err
 	}
 	ep.GCP.Project = c.Project
