@@ -231,6 +231,30 @@ func TestClusterForms(t *testing.T) {
 	if p := tc.waitHealthy(t, 10*time.Second); p != primary {
 		t.Errorf("re-applying moved the primary from %s to %s", primary, p)
 	}
+
+	// The running values of restart-only parameters are read from the
+	// server: equal ones, written in another unit, are no drift; a wanted
+	// shared_buffers the server does not run with is.
+	h, n := tc.dial(t, primary)
+	if d := restartDrift(context.Background(), h, n); d != "" {
+		t.Errorf("restartDrift of a node running as configured: %q", d)
+	}
+	cases := map[string]struct {
+		params map[string]string
+		want   string
+	}{
+		"SameSizeOtherUnit": {params: map[string]string{"max_connections": "200", "wal_log_hints": "true"}, want: ""},
+		"OtherSize":         {params: map[string]string{"shared_buffers": "1GB"}, want: "PostgreSQL runs with shared_buffers=128MB and needs a restart for the wanted value"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := n
+			m.Parameters = c.params
+			if got := restartDrift(context.Background(), h, m); got != c.want {
+				t.Errorf("restartDrift(%v) = %q, want %q", c.params, got, c.want)
+			}
+		})
+	}
 }
 
 // TestApplyStepsAndInstall pins the node's steps in order and the package

@@ -52,6 +52,13 @@ func (r role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error)
 	if err := applyCluster(ctx, r.n); err != nil {
 		return nil, err
 	}
+	// A restart-only parameter PostgreSQL still runs without (Patroni's
+	// own restart above covers the changes it noticed).
+	if d := restartDrift(ctx, h, r.n); d != "" {
+		if err := Restart(ctx, r.n.Address); err != nil {
+			return nil, fmt.Errorf("%s: %w", d, err)
+		}
+	}
 	// The stanza is created from the primary once it runs; replicas and a
 	// primary still starting leave it to a later pass.
 	if st, _, err := Observe(ctx, r.n.Address); err == nil && st.Role == "primary" && st.State == "running" {
@@ -61,13 +68,17 @@ func (r role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error)
 }
 
 // Drifted checks the host (files, services), then the cluster-wide
-// parameters and pending restarts through Patroni.
+// parameters and pending restarts through Patroni, then the running values
+// of restart-only parameters.
 func (r role) Drifted(ctx context.Context, h host.Host) (string, error) {
 	d, err := Drifted(ctx, h, r.n)
 	if d != "" || err != nil {
 		return d, err
 	}
-	return clusterDrift(ctx, r.n), nil
+	if d := clusterDrift(ctx, r.n); d != "" {
+		return d, nil
+	}
+	return restartDrift(ctx, h, r.n), nil
 }
 func (r role) Stop(ctx context.Context, h host.Host) error { return Stop(ctx, h, r.n) }
 func (r role) ConfigSum() string                           { return r.n.ConfigSum() }
