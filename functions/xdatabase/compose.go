@@ -97,7 +97,7 @@ func (p *plan) compose(desired map[resource.Name]*fnv1.Resource) (Status, error)
 		p.set(desired, backupKey, o)
 	}
 	if sec := p.connectionSecret(st); sec != nil {
-		o, err := from(sec, "v1", "Secret")
+		o, err := p.from(sec, "v1", "Secret")
 		if err != nil {
 			return st, err
 		}
@@ -228,7 +228,7 @@ func (p *plan) virtualMachine(i int, shape vmShape) (*structpb.Struct, error) {
 	if err := p.place(&vm.Spec.ForProvider, p.in, platform.Node{Index: i, Size: size, AntiAffinity: p.tier.AntiAffinity, Labels: map[string]string{LabelDatabase: p.name}}); err != nil {
 		return nil, err
 	}
-	return from(vm, computev1alpha1.VirtualMachineGroupVersionKind.GroupVersion().String(), computev1alpha1.VirtualMachineKind)
+	return p.from(vm, computev1alpha1.VirtualMachineGroupVersionKind.GroupVersion().String(), computev1alpha1.VirtualMachineKind)
 }
 
 func (p *plan) members() []dbv1alpha1.Member {
@@ -290,7 +290,7 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 		ObjectMeta: p.meta(nodeName(p.name, i), "node"),
 		Spec:       dbv1alpha1.DatabaseNodeSpec{ManagedResourceSpec: spec, ForProvider: params},
 	}
-	return from(node, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseNodeKind)
+	return p.from(node, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseNodeKind)
 }
 
 // backupRepository is where the backups of the XDatabase named name, in
@@ -330,7 +330,7 @@ func (p *plan) user(u UserSpec) (*structpb.Struct, error) {
 			Admin: p.admin(), Name: u.Name, Grants: grants,
 		}},
 	}
-	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.UserKind)
+	return p.from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.UserKind)
 }
 
 func (p *plan) database(d DatabaseSpec) (*structpb.Struct, error) {
@@ -340,7 +340,7 @@ func (p *plan) database(d DatabaseSpec) (*structpb.Struct, error) {
 			Admin: p.admin(), Name: d.Name, Owner: d.Owner,
 		}},
 	}
-	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseKind)
+	return p.from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseKind)
 }
 
 func (p *plan) backup() (*structpb.Struct, error) {
@@ -355,7 +355,7 @@ func (p *plan) backup() (*structpb.Struct, error) {
 			Schedule: p.spec.Backup.Schedule, RetentionDays: p.spec.Backup.RetentionDays,
 		}},
 	}
-	return from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.BackupKind)
+	return p.from(o, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.BackupKind)
 }
 
 // connectionSecret is the app's Secret, built from the first user's
@@ -397,8 +397,8 @@ func (p *plan) connectionSecret(st Status) *corev1.Secret {
 // from converts a typed object to a composed resource without status, which
 // belongs to the provider. It converts by reflection rather than through
 // JSON, which is several times faster.
-func from(o runtime.Object, apiVersion, kind string) (*structpb.Struct, error) {
-	s, err := toStruct(o)
+func (p *plan) from(o runtime.Object, apiVersion, kind string) (*structpb.Struct, error) {
+	s, err := toStructIn(&p.arena, o)
 	if err != nil {
 		return nil, err
 	}
@@ -406,6 +406,6 @@ func from(o runtime.Object, apiVersion, kind string) (*structpb.Struct, error) {
 	if md := s.Fields["metadata"].GetStructValue(); md != nil {
 		delete(md.Fields, "creationTimestamp")
 	}
-	s.Fields["apiVersion"], s.Fields["kind"] = structpb.NewStringValue(apiVersion), structpb.NewStringValue(kind)
+	s.Fields["apiVersion"], s.Fields["kind"] = p.arena.str(apiVersion), p.arena.str(kind)
 	return s, nil
 }

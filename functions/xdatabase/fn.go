@@ -168,6 +168,8 @@ type plan struct {
 	observed       map[resource.Name]obs
 
 	readyCache map[resource.Name]bool
+	// arena holds the Values of the desired resources (see structenc.go).
+	arena arena
 	// restoreTime is spec.restore.pointInTime, parsed.
 	restoreTime *metav1.Time
 }
