@@ -13,14 +13,17 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/quorumdb/quorum/apis"
+	"github.com/quorumdb/quorum/internal/apiclient"
 	qcontroller "github.com/quorumdb/quorum/internal/controller"
 	"github.com/quorumdb/quorum/internal/controller/databasenode"
 )
@@ -37,6 +40,7 @@ type cli struct {
 	HealthProbeAddress string        `default:"127.0.0.1:0" help:"Address of the health probe endpoint."`
 	ManagementPolicies bool          `default:"true" negatable:"" help:"Honour managementPolicies on managed resources."`
 	NodeBaseDir        string        `default:"/var/lib/quorum" help:"Directory on database hosts holding each node's data, configuration and logs."`
+	Profiling          string        `help:"Address to serve Go's pprof endpoints on (for example 127.0.0.1:6060); off if empty."`
 }
 
 func (c *cli) Run() error {
@@ -53,7 +57,18 @@ func (c *cli) Run() error {
 		return err
 	}
 	mgr, err := ctrl.NewManager(ratelimiter.LimitRESTConfig(cfg, c.MaxReconcileRate), ctrl.Options{
-		Cache:                      cache.Options{SyncPeriod: &c.Sync},
+		// Managed fields are never read here: a third of a cached object.
+		Cache: cache.Options{SyncPeriod: &c.Sync, DefaultTransform: cache.TransformStripManagedFields()},
+		// Reads its own writes and skips unchanged status writes (see
+		// internal/apiclient): 409s and writes per created resource.
+		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
+			k, err := client.New(cfg, o)
+			if err != nil {
+				return nil, err
+			}
+			return apiclient.New(k), nil
+		},
+		PprofBindAddress:           c.Profiling,
 		Metrics:                    metricsserver.Options{BindAddress: c.MetricsBindAddress},
 		HealthProbeBindAddress:     c.HealthProbeAddress,
 		LeaderElection:             c.LeaderElection,

@@ -60,6 +60,7 @@ type Watch struct {
 // SetupWatching is Setup with extra watches.
 func SetupWatching[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schema.GroupVersionKind, obj T, list resource.ManagedList, c managed.TypedExternalConnector[T], watches []Watch, extra ...managed.ReconcilerOption) error {
 	name := managed.ControllerName(gvk.GroupKind().String())
+	c, deferred := deferredOptions(mgr.GetClient(), c)
 	opts := []managed.ReconcilerOption{
 		managed.WithTypedExternalConnector[T](c),
 		managed.WithLogger(o.Logger.WithValues("controller", name)),
@@ -67,6 +68,8 @@ func SetupWatching[T resource.Managed](mgr ctrl.Manager, o controller.Options, g
 		managed.WithPollIntervalHook(SettlingPoll),
 		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime still takes the legacy recorder.
 	}
+	// Before extra: a kind's own initializers replace the deferred name.
+	opts = append(opts, deferred...)
 	if o.Features.Enabled(feature.EnableBetaManagementPolicies) {
 		opts = append(opts, managed.WithManagementPolicies())
 	}
