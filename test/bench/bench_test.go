@@ -150,6 +150,32 @@ func proc(p int) (rss, peak, cpu float64) {
 	return rss, peak, cpu
 }
 
+// rssSplit says how much of a process's RSS is its own memory (anonymous:
+// heap, stacks) and how much the executable's and libraries' pages mapped
+// from disk (file), which a smaller binary shrinks and GOMEMLIMIT does not.
+func rssSplit(p int) string {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+	var anon, file float64
+	for _, l := range strings.Split(string(status), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && (f[0] == "RssAnon:" || f[0] == "RssFile:") {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			if f[0] == "RssAnon:" {
+				anon = kb / 1024
+			} else {
+				file = kb / 1024
+			}
+		}
+	}
+	return fmt.Sprintf("anonymous %.0fMiB, file-backed %.0fMiB", anon, file)
+}
+
+// userReconciles is the provider's count of User reconciles so far.
+func userReconciles(b *testing.B) float64 {
+	b.Helper()
+	return providerMetric(b, "controller_runtime_reconcile_total{", `controller="managed/user.db.m.quorum.dev"`)
+}
+
 // apiWrites is the kube-apiserver's count of write requests so far
 // (POST, PUT, PATCH, DELETE, from its own metrics).
 func apiWrites(b *testing.B) float64 {
@@ -586,6 +612,7 @@ func BenchmarkProvider(b *testing.B) {
 	c := kube(b)
 	provider := pid(b, "provider")
 	idle, _, _ := proc(provider)
+	idleSplit := rssSplit(provider)
 	b.ReportMetric(idle, "idle-MiB")
 
 	// 1,000 Users.
@@ -593,6 +620,7 @@ func BenchmarkProvider(b *testing.B) {
 	namespace(b, c, ns)
 	adminFor(b, c, ns, pgtest.Start(b))
 	writes0, own0 := apiWrites(b), providerWrites(b)
+	rec0, conflicts0 := userReconciles(b), providerMetric(b, "rest_client_requests_total{", `code="409"`)
 	start := time.Now()
 	createAll(b, c, count, func(i int) client.Object { return user(ns, fmt.Sprintf("u%04d", i), fmt.Sprintf("app_user_%04d", i)) })
 	_, ready := waitAll(b, c, "db.m.quorum.dev/v1alpha1", "User", ns, count, 10*time.Minute)
@@ -602,12 +630,20 @@ func BenchmarkProvider(b *testing.B) {
 	perUser := (apiWrites(b) - writes0) / count
 	// The create itself, then what the provider wrote.
 	ownPerUser := 1 + (providerWrites(b)-own0)/count
+	recPerUser := (userReconciles(b) - rec0) / count
+	conflictsPerUser := (providerMetric(b, "rest_client_requests_total{", `code="409"`) - conflicts0) / count
 	rssUsers, peakUsers, _ := proc(provider)
 	b.ReportMetric(usersTook.Seconds(), "s-1000-users-ready")
 	b.ReportMetric(ownPerUser, "api-writes/user")
 	b.ReportMetric(rssUsers, "MiB-with-users")
-	report("provider idle-rss=%.0fMiB; 1000 users: ready=%d in %.1fs, api-writes-per-user=%.1f (the create and the provider's writes; %.1f counting every client's writes meanwhile), rss=%.0fMiB peak=%.0fMiB",
-		idle, ready, usersTook.Seconds(), ownPerUser, perUser, rssUsers, peakUsers)
+	report("provider idle-rss=%.0fMiB (%s); 1000 users: ready=%d in %.1fs, api-writes-per-user=%.1f (the create and the provider's writes; %.1f counting every client's writes meanwhile), reconciles-per-user=%.1f, conflicts-per-user=%.2f, rss=%.0fMiB peak=%.0fMiB (%s)",
+		idle, idleSplit, ready, usersTook.Seconds(), ownPerUser, perUser, recPerUser, conflictsPerUser, rssUsers, peakUsers, rssSplit(provider))
+	if os.Getenv("QUORUM_BENCH_VMS") == "0" {
+		if ready < count {
+			b.Errorf("%d of %d Users Ready", ready, count)
+		}
+		return
+	}
 
 	// 1,000 VirtualMachines on a vCenter simulator of their own.
 	vns := "bench-vms"
@@ -656,7 +692,7 @@ func BenchmarkProvider(b *testing.B) {
 	rss, peak, _ := proc(provider)
 	b.ReportMetric(vmsTook.Seconds(), "s-1000-vms-ready")
 	b.ReportMetric(rss, "MiB-with-users-and-vms")
-	report("provider with 1000 users and 1000 VMs: vms ready=%d in %.1fs, rss=%.0fMiB peak=%.0fMiB", vmsReady, vmsTook.Seconds(), rss, peak)
+	report("provider with 1000 users and 1000 VMs: vms ready=%d in %.1fs, rss=%.0fMiB peak=%.0fMiB (%s)", vmsReady, vmsTook.Seconds(), rss, peak, rssSplit(provider))
 	if ready < count || vmsReady < count {
 		b.Errorf("%d of %d Users and %d of %d VirtualMachines Ready", ready, count, vmsReady, count)
 	}
