@@ -207,7 +207,10 @@ func structEncoder(t reflect.Type) encoder {
 		fields[i] = field{name: fi.name, index: fi.index, omitEmpty: fi.omitEmpty, empty: emptyFunc(ft), enc: encoderFor(ft)}
 	}
 	return func(v reflect.Value, a *arena) (*structpb.Value, error) {
-		out := make(map[string]*structpb.Value, len(fields))
+		// Most fields are empty and omitted (ObjectMeta has 17): the
+		// encoded ones wait on the arena's stack so the map is made at its
+		// size; nested structs push above them and pop before returning.
+		base := len(a.stack)
 		for i := range fields {
 			f := &fields[i]
 			fv, ok := fieldByIndex(v, f.index)
@@ -216,10 +219,16 @@ func structEncoder(t reflect.Type) encoder {
 			}
 			e, err := f.enc(fv, a)
 			if err != nil {
+				a.stack = a.stack[:base]
 				return nil, err
 			}
-			out[f.name] = e
+			a.stack = append(a.stack, namedValue{f.name, e})
 		}
+		out := make(map[string]*structpb.Value, len(a.stack)-base)
+		for _, kv := range a.stack[base:] {
+			out[kv.name] = kv.value
+		}
+		a.stack = a.stack[:base]
 		return a.object(out), nil
 	}
 }
@@ -328,6 +337,8 @@ func emptyFunc(t reflect.Type) func(reflect.Value) bool {
 // with a oneof wrapper; two allocations apiece were a third of the
 // function's garbage. The slabs live as long as the response does.
 type arena struct {
+	// stack holds the fields of the structs being encoded.
+	stack   []namedValue
 	vals    []structpb.Value
 	strs    []structpb.Value_StringValue
 	nums    []structpb.Value_NumberValue
@@ -336,6 +347,11 @@ type arena struct {
 	structs []structpb.Struct
 	lists   []structpb.Value_ListValue
 	lvs     []structpb.ListValue
+}
+
+type namedValue struct {
+	name  string
+	value *structpb.Value
 }
 
 // take returns the next element of a slab, starting one of n elements
