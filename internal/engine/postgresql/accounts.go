@@ -120,6 +120,10 @@ func (a *Admin) conn(ctx context.Context, db string) (*pgx.Conn, error) {
 	}
 	cfg := a.cfg.Copy()
 	cfg.Database = db
+	if c := idle.get(ctx, connKey(cfg)); c != nil {
+		a.conns[db] = c
+		return c, nil
+	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to database %q as the administrator: %w", db, err)
@@ -128,14 +132,16 @@ func (a *Admin) conn(ctx context.Context, db string) (*pgx.Conn, error) {
 	return c, nil
 }
 
-// Close closes every connection.
+// Close hands every connection back for the next reconcile (see
+// idleconns.go); one that cannot be reused is closed.
 func (a *Admin) Close(ctx context.Context) error {
-	var errs []error
 	for db, c := range a.conns {
-		errs = append(errs, c.Close(ctx))
+		cfg := a.cfg.Copy()
+		cfg.Database = db
+		idle.put(ctx, connKey(cfg), c)
 		delete(a.conns, db)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func checkUser(u accounts.User) error {
@@ -576,6 +582,10 @@ func (a *Admin) DropDatabase(ctx context.Context, name string) error {
 		_ = dc.Close(ctx)
 		delete(a.conns, name)
 	}
+	// Our own idle sessions in it would be "other users" to the server.
+	cfg := a.cfg.Copy()
+	cfg.Database = name
+	idle.drain(ctx, connKey(cfg))
 	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(name)); err != nil {
 		return fmt.Errorf("cannot drop database %q: %w", name, err)
 	}
