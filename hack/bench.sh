@@ -14,11 +14,13 @@ out=$root/_output/bench
 mkdir -p "$out" bench
 KILLS=${KILLS:-20} RUNS=${RUNS:-5} COUNT=${COUNT:-5} ONLY=${ONLY:-.}
 
+cpu() { echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"; }
+
 run() { # run <name> <go test args...>: one benchmark group, its output kept
   local name=$1; shift
   if ! [[ $name =~ $ONLY ]]; then return 0; fi
   echo "== $name" >&2
-  echo "# $name: run $(date -u +%FT%TZ) at commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes')" > "$out/$name.summary"
+  echo "# $name: run $(date -u +%FT%TZ) at commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with uncommitted changes') on $(cpu)" > "$out/$name.summary"
   QUORUM_BENCH_OUT=$out/$name.summary go test -run '^$' "$@" 2>&1 | tee "$out/$name.txt"
 }
 
@@ -37,6 +39,9 @@ if [ -f bench/results.md ]; then
     awk -v g="$f" '/^## Summary/{s=1; next} s && /^```/{n++; if (n==2) exit; next}
       s && n==1 && /^# /{keep = (index($0, "# " g ":") == 1)} s && n==1 && keep' bench/results.md > "$out/$f.summary"
     [ -s "$out/$f.summary" ] || { rm -f "$out/$f.summary"; continue; }
+    # Headers written before they named their machine: the old report's.
+    old=$(sed -n 's/^- CPU: //p' bench/results.md | head -1)
+    sed -i "/^# .* at commit [^ ]*\( with uncommitted changes\)\?\( (BenchmarkSteadyState alone)\)\?$/ s/\$/ on $old/" "$out/$f.summary"
     awk -v g="## $f" '$0==g{s=1; next} s && /^## /{exit} s && !/^```/ && NF' bench/results.md > "$out/$f.txt"
   done
 fi
@@ -49,7 +54,7 @@ fi
   echo
   echo "## Machine"
   echo
-  echo "- CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "- CPU: $(cpu) (this run; each group's header names the machine it ran on)"
   echo "- Memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "- OS: $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
   echo "- $(go version | cut -d' ' -f3-), PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'), $(patroni --version), $(pgbackrest version), etcd $(etcd --version | awk '/etcd Version/{print $3}')"
