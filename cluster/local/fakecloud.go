@@ -58,11 +58,7 @@ func (p *Platform) fakeCloudFile() string { return filepath.Join(p.StateDir, "fa
 // ReadFakeClouds returns the fake clouds' endpoints and credentials.
 func (p *Platform) ReadFakeClouds() (FakeClouds, error) {
 	f := FakeClouds{}
-	b, err := os.ReadFile(p.fakeCloudFile())
-	if err != nil {
-		return f, err
-	}
-	return f, json.Unmarshal(b, &f)
+	return f, readJSON(p.fakeCloudFile(), &f)
 }
 
 // startFakeCloud runs the fake Azure and GCP over TLS with a certificate
@@ -79,23 +75,14 @@ func (p *Platform) startFakeCloud(ctx context.Context, _ *State) error {
 	if err := srv.write(p.pki(), "fakecloud"); err != nil {
 		return err
 	}
-	if err := p.start(process{Name: "fakecloud", Path: p.bin("quorum-fakecloud"), Args: []string{
+	return p.startWriting(ctx, process{Name: "fakecloud", Path: p.bin("quorum-fakecloud"), Args: []string{
 		"--tls-cert=" + filepath.Join(p.pki(), "fakecloud.crt"),
 		"--tls-key=" + filepath.Join(p.pki(), "fakecloud.key"),
 		"--out=" + p.fakeCloudFile(),
 		"--azure-subnet=" + azureSubnet + "=" + azurePrefix.String(),
 		"--gcp-subnetwork=" + gcpSubnetwork + "=" + gcpPrefix.String(),
 		"--subscription=" + azureSubscription,
-	}}); err != nil {
-		return err
-	}
-	return poll(ctx, 30*time.Second, "the fake clouds", func() (bool, error) {
-		_, err := p.ReadFakeClouds()
-		if p.pid("fakecloud") == 0 {
-			return false, fmt.Errorf("quorum-fakecloud exited")
-		}
-		return err == nil, nil
-	})
+	}}, "the fake clouds", func() error { _, err := p.ReadFakeClouds(); return err })
 }
 
 func readPair(dir, name string) (keyPair, error) {

@@ -28,25 +28,36 @@ func (p *Platform) vcenterFile() string { return filepath.Join(p.StateDir, "vcen
 // ReadVCenter returns the simulator's endpoint and credentials.
 func (p *Platform) ReadVCenter() (VCenter, error) {
 	v := VCenter{}
-	b, err := os.ReadFile(p.vcenterFile())
-	if err != nil {
-		return v, err
-	}
-	return v, json.Unmarshal(b, &v)
+	return v, readJSON(p.vcenterFile(), &v)
 }
 
 // startVCSim runs govmomi's vCenter simulator as the platform's vCenter.
 func (p *Platform) startVCSim(ctx context.Context, _ *State) error {
-	if err := p.start(process{Name: "vcsim", Path: p.bin("quorum-vcsim"), Args: []string{"--out=" + p.vcenterFile()}}); err != nil {
+	return p.startWriting(ctx, process{Name: "vcsim", Path: p.bin("quorum-vcsim"), Args: []string{"--out=" + p.vcenterFile()}},
+		"the vCenter simulator", func() error { _, err := p.ReadVCenter(); return err })
+}
+
+// startWriting starts a simulator and waits until it has written where it
+// listens (ready reads it back).
+func (p *Platform) startWriting(ctx context.Context, pr process, what string, ready func() error) error {
+	if err := p.start(pr); err != nil {
 		return err
 	}
-	return poll(ctx, 30*time.Second, "the vCenter simulator", func() (bool, error) {
-		_, err := p.ReadVCenter()
-		if p.pid("vcsim") == 0 {
-			return false, fmt.Errorf("quorum-vcsim exited")
+	return poll(ctx, 30*time.Second, what, func() (bool, error) {
+		err := ready()
+		if p.pid(pr.Name) == 0 {
+			return false, fmt.Errorf("%s exited", filepath.Base(pr.Path))
 		}
 		return err == nil, nil
 	})
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }
 
 // providerConfig points the ClusterProviderConfig "default" at the simulator,

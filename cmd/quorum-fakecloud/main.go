@@ -16,9 +16,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +32,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/quorumdb/quorum/internal/cloud/azure/azurefake"
+	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 	"github.com/quorumdb/quorum/internal/cloud/gcp/gcpfake"
 )
 
@@ -69,12 +68,6 @@ type GCPEndpoint struct {
 	URL     string          `json:"url"`
 	Project string          `json:"project"`
 	KeyFile json.RawMessage `json:"keyFile"`
-}
-
-func random(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func prefixes(in map[string]string) (map[string]netip.Prefix, error) {
@@ -138,9 +131,9 @@ func (c *cli) Run() error {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	ep := Endpoints{InventoryToken: random(16)}
+	ep := Endpoints{InventoryToken: fakeapi.Random(16)}
 
-	ep.Azure = AzureEndpoint{TenantID: random(8), ClientID: random(8), ClientSecret: random(20), SubscriptionID: c.Subscription}
+	ep.Azure = AzureEndpoint{TenantID: fakeapi.Random(8), ClientID: fakeapi.Random(8), ClientSecret: fakeapi.Random(20), SubscriptionID: c.Subscription}
 	az := azurefake.New(ep.Azure.TenantID, ep.Azure.ClientID, ep.Azure.ClientSecret, c.Subscription, azSubnets)
 	if ep.Azure.URL, err = serve(ctx, cert, inventory(ep.InventoryToken, az, map[string]func() any{"vms": func() any { return az.VMs() }, "nics": func() any { return az.NICs() }})); err != nil {
 		return err

@@ -17,9 +17,7 @@
 package azurefake
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,6 +28,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
+
+	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 )
 
 // Server is one tenant with one service principal and one subscription.
@@ -44,7 +44,7 @@ type Server struct {
 	vms    map[string]*armcompute.VirtualMachine
 	data   map[string]string // VM ID -> custom data, never returned by GET
 	ops    map[string]string // operation ID -> status
-	calls  []string
+	calls  fakeapi.Calls
 }
 
 // New returns an empty Azure.
@@ -96,17 +96,7 @@ func (s *Server) NICs() []string {
 }
 
 // Calls returns "METHOD kind [verb]" for every ARM request served, in order.
-func (s *Server) Calls() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.calls...)
-}
-
-func random(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func (s *Server) Calls() []string { return s.calls.List() }
 
 // armError writes Azure's error envelope.
 func armError(w http.ResponseWriter, status int, code, msg string) {
@@ -114,12 +104,6 @@ func armError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("x-ms-error-code", code)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 func base(r *http.Request) string { return "https://" + r.Host }
@@ -138,31 +122,31 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 	prefix := "/" + s.Tenant
 	switch {
 	case r.URL.Path == prefix+"/v2.0/.well-known/openid-configuration":
-		writeJSON(w, http.StatusOK, map[string]any{
+		fakeapi.JSON(w, http.StatusOK, map[string]any{
 			"issuer":                 base(r) + prefix + "/v2.0",
 			"authorization_endpoint": base(r) + prefix + "/oauth2/v2.0/authorize",
 			"token_endpoint":         base(r) + prefix + "/oauth2/v2.0/token",
 		})
 	case r.URL.Path == prefix+"/oauth2/v2.0/token" && r.Method == http.MethodPost:
 		if err := r.ParseForm(); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+			fakeapi.JSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 			return
 		}
 		if r.PostForm.Get("grant_type") != "client_credentials" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+			fakeapi.JSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
 			return
 		}
 		if r.PostForm.Get("client_id") != s.ClientID || r.PostForm.Get("client_secret") != s.ClientSecret {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": []int{7000215}})
+			fakeapi.JSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": []int{7000215}})
 			return
 		}
-		tok := random(24)
+		tok := fakeapi.Random(24)
 		s.mu.Lock()
 		s.tokens[tok] = true
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
+		fakeapi.JSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
 	default:
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found.", "error_codes": []int{90002}})
+		fakeapi.JSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found.", "error_codes": []int{90002}})
 	}
 }
 
@@ -191,13 +175,13 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(p) == 8 && strings.EqualFold(p[6], "operations") {
-		s.calls = append(s.calls, "GET operation")
+		s.calls.Add("GET operation")
 		st, ok := s.ops[p[7]]
 		if !ok {
 			armError(w, http.StatusNotFound, "NotFound", "operation not found")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"name": p[7], "status": st})
+		fakeapi.JSON(w, http.StatusOK, map[string]string{"name": p[7], "status": st})
 		return
 	}
 	if len(p) < 8 || !strings.EqualFold(p[2], "resourceGroups") || !strings.EqualFold(p[4], "providers") {
@@ -209,7 +193,7 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request) {
 		verb = p[8]
 	}
 	id := "/" + strings.Join(p[:8], "/")
-	s.calls = append(s.calls, strings.TrimSpace(r.Method+" "+p[6]+" "+verb))
+	s.calls.Add(strings.TrimSpace(r.Method + " " + p[6] + " " + verb))
 	switch kind {
 	case "microsoft.network/networkinterfaces":
 		s.nic(w, r, id, p[7])
@@ -223,7 +207,7 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request) {
 // accepted answers a long-running operation that is already done, the way
 // ARM answers one: 201/202 and an Azure-AsyncOperation URL to poll.
 func (s *Server) accepted(w http.ResponseWriter, r *http.Request, status int, body any) {
-	op := random(8)
+	op := fakeapi.Random(8)
 	s.ops[op] = "Succeeded"
 	w.Header().Set("Azure-AsyncOperation", fmt.Sprintf("%s/subscriptions/%s/providers/Microsoft.Compute/locations/local/operations/%s?api-version=%s", base(r), s.Subscription, op, r.URL.Query().Get("api-version")))
 	// ARM's hint for when to poll, in the millisecond form azcore prefers.
@@ -232,7 +216,7 @@ func (s *Server) accepted(w http.ResponseWriter, r *http.Request, status int, bo
 		w.WriteHeader(status)
 		return
 	}
-	writeJSON(w, status, body)
+	fakeapi.JSON(w, status, body)
 }
 
 func (s *Server) nic(w http.ResponseWriter, r *http.Request, id, name string) {
@@ -244,7 +228,7 @@ func (s *Server) nic(w http.ResponseWriter, r *http.Request, id, name string) {
 			armError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.Network/networkInterfaces/%s' was not found.", name))
 			return
 		}
-		writeJSON(w, http.StatusOK, cur)
+		fakeapi.JSON(w, http.StatusOK, cur)
 	case http.MethodPut:
 		in := &armnetwork.Interface{}
 		if err := json.NewDecoder(r.Body).Decode(in); err != nil || in.Properties == nil || len(in.Properties.IPConfigurations) != 1 || in.Properties.IPConfigurations[0].Properties == nil {
@@ -370,7 +354,7 @@ func (s *Server) vm(w http.ResponseWriter, r *http.Request, id, name, verb strin
 	}
 	switch {
 	case r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, view(cur, r.URL.Query().Get("$expand") == "instanceView"))
+		fakeapi.JSON(w, http.StatusOK, view(cur, r.URL.Query().Get("$expand") == "instanceView"))
 	case r.Method == http.MethodPut:
 		if cur != nil {
 			armError(w, http.StatusConflict, "OperationNotAllowed", "Updating an existing VM with PUT is not supported by this fake: use PATCH.")

@@ -2,16 +2,11 @@ package azurefake_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -20,46 +15,17 @@ import (
 	"github.com/quorumdb/quorum/internal/cloud"
 	"github.com/quorumdb/quorum/internal/cloud/azure"
 	"github.com/quorumdb/quorum/internal/cloud/azure/azurefake"
-	"github.com/quorumdb/quorum/internal/pki"
+	"github.com/quorumdb/quorum/internal/cloud/cloudtest"
 )
 
 const subnet = "/subscriptions/sub-1/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/db"
 
-// TLS is trusted the way the provider trusts the local platform's fake
-// clouds: the CA in SSL_CERT_FILE. The system pool is read once, so this
-// happens before any connection.
-var tlsConfig *tls.Config
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "azurefake")
-	if err != nil {
-		panic(err)
-	}
-	ca, _ := pki.NewCA("test-ca", time.Now())
-	srv, err := pki.IssueServer(ca, "azure", []string{"127.0.0.1"}, time.Now())
-	if err != nil {
-		panic(err)
-	}
-	_ = os.WriteFile(filepath.Join(dir, "ca.crt"), ca.Cert, 0o600)
-	_ = os.Setenv("SSL_CERT_FILE", filepath.Join(dir, "ca.crt"))
-	cert, err := tls.X509KeyPair(srv.Cert, srv.Key)
-	if err != nil {
-		panic(err)
-	}
-	tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cloudtest.Main(m) }
 
 func serve(t *testing.T) (*azurefake.Server, string) {
 	t.Helper()
 	f := azurefake.New("tenant-1", "app-1", "s3cret", "sub-1", map[string]netip.Prefix{subnet: netip.MustParsePrefix("10.20.0.0/24")})
-	s := httptest.NewUnstartedServer(f)
-	s.TLS = tlsConfig
-	s.StartTLS()
-	t.Cleanup(s.Close)
-	return f, s.URL
+	return f, cloudtest.Serve(t, f)
 }
 
 func dial(t *testing.T, url, secret string) *azure.Client {

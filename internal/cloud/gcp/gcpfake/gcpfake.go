@@ -21,7 +21,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -34,6 +33,8 @@ import (
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
+
+	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 )
 
 // Server is one project reached with one service account.
@@ -53,7 +54,7 @@ type Server struct {
 	instances map[string]*compute.Instance // by zone/name
 	ops       map[string]bool              // name -> polled
 	n         int
-	calls     []string
+	calls     fakeapi.Calls
 }
 
 // New returns an empty project with a fresh service-account key.
@@ -63,7 +64,7 @@ func New(project, clientEmail string, subnetworks map[string]netip.Prefix) (*Ser
 		return nil, err
 	}
 	return &Server{
-		Project: project, ClientEmail: clientEmail, Subnetworks: subnetworks, key: key, keyID: random(20),
+		Project: project, ClientEmail: clientEmail, Subnetworks: subnetworks, key: key, keyID: fakeapi.Random(20),
 		tokens: map[string]bool{}, instances: map[string]*compute.Instance{}, ops: map[string]bool{},
 	}, nil
 }
@@ -126,17 +127,7 @@ func (s *Server) Instance(zone, name string) *compute.Instance {
 }
 
 // Calls returns "METHOD collection [verb]" for every Compute request, in order.
-func (s *Server) Calls() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.calls...)
-}
-
-func random(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func (s *Server) Calls() []string { return s.calls.List() }
 
 // apiError writes Google's error envelope.
 func apiError(w http.ResponseWriter, code int, reason, msg string) {
@@ -145,11 +136,6 @@ func apiError(w http.ResponseWriter, code int, reason, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
 		"code": code, "message": msg, "errors": []map[string]string{{"domain": "global", "reason": reason, "message": msg}},
 	}})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // ServeHTTP routes token and Compute requests.
@@ -216,19 +202,19 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		fail("Invalid OAuth scope or ID token audience provided.")
 		return
 	}
-	tok := "ya29." + random(24)
+	tok := "ya29." + fakeapi.Random(24)
 	s.mu.Lock()
 	s.tokens[tok] = true
 	s.mu.Unlock()
-	writeJSON(w, map[string]any{"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
+	fakeapi.JSON(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
 }
 
 // operation records a new operation, RUNNING until polled once.
 func (s *Server) operation(w http.ResponseWriter, zone, kind, target string) {
 	s.n++
-	name := fmt.Sprintf("operation-%d-%s", s.n, random(4))
+	name := fmt.Sprintf("operation-%d-%s", s.n, fakeapi.Random(4))
 	s.ops[name] = false
-	writeJSON(w, &compute.Operation{Name: name, Status: "RUNNING", OperationType: kind, Zone: zone, TargetLink: target})
+	fakeapi.JSON(w, http.StatusOK, &compute.Operation{Name: name, Status: "RUNNING", OperationType: kind, Zone: zone, TargetLink: target})
 }
 
 func (s *Server) compute(w http.ResponseWriter, r *http.Request) {
@@ -256,7 +242,7 @@ func (s *Server) compute(w http.ResponseWriter, r *http.Request) {
 	if len(p) > 6 {
 		verb = p[6]
 	}
-	s.calls = append(s.calls, strings.TrimSpace(r.Method+" "+coll+" "+verb))
+	s.calls.Add(strings.TrimSpace(r.Method + " " + coll + " " + verb))
 	notFound := func(what string) {
 		apiError(w, http.StatusNotFound, "notFound", fmt.Sprintf("The resource 'projects/%s/zones/%s/%s/%s' was not found", s.Project, zone, what, name))
 	}
@@ -267,7 +253,7 @@ func (s *Server) compute(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.ops[name] = true
-		writeJSON(w, &compute.Operation{Name: name, Status: "DONE", Zone: zone})
+		fakeapi.JSON(w, http.StatusOK, &compute.Operation{Name: name, Status: "DONE", Zone: zone})
 	case coll == "instances" && r.Method == http.MethodPost && name == "":
 		s.insert(w, r, zone)
 	case coll == "instances":
@@ -278,7 +264,7 @@ func (s *Server) compute(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case r.Method == http.MethodGet && verb == "":
-			writeJSON(w, in)
+			fakeapi.JSON(w, http.StatusOK, in)
 			return
 		case r.Method == http.MethodDelete:
 			delete(s.instances, zone+"/"+name)

@@ -2,12 +2,8 @@ package gcpfake_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,38 +13,14 @@ import (
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/cloud/cloudtest"
 	"github.com/quorumdb/quorum/internal/cloud/gcp"
 	"github.com/quorumdb/quorum/internal/cloud/gcp/gcpfake"
-	"github.com/quorumdb/quorum/internal/pki"
 )
 
 const subnetwork = "regions/europe-west1/subnetworks/db"
 
-// TLS is trusted the way the provider trusts the local platform's fake
-// clouds: the CA in SSL_CERT_FILE, read once, so set before any connection.
-var tlsConfig *tls.Config
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gcpfake")
-	if err != nil {
-		panic(err)
-	}
-	ca, _ := pki.NewCA("test-ca", time.Now())
-	srv, err := pki.IssueServer(ca, "gcp", []string{"127.0.0.1"}, time.Now())
-	if err != nil {
-		panic(err)
-	}
-	_ = os.WriteFile(filepath.Join(dir, "ca.crt"), ca.Cert, 0o600)
-	_ = os.Setenv("SSL_CERT_FILE", filepath.Join(dir, "ca.crt"))
-	cert, err := tls.X509KeyPair(srv.Cert, srv.Key)
-	if err != nil {
-		panic(err)
-	}
-	tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cloudtest.Main(m) }
 
 func serve(t *testing.T) (*gcpfake.Server, string) {
 	t.Helper()
@@ -56,11 +28,7 @@ func serve(t *testing.T) (*gcpfake.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := httptest.NewUnstartedServer(f)
-	s.TLS = tlsConfig
-	s.StartTLS()
-	t.Cleanup(s.Close)
-	return f, s.URL
+	return f, cloudtest.Serve(t, f)
 }
 
 // dial signs in with a key file whose token_uri is the fake's, as the
