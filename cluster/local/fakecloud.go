@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/quorumdb/quorum/cluster/localdc"
+	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 	"github.com/quorumdb/quorum/internal/guestkeys"
 )
 
@@ -37,21 +38,7 @@ var (
 )
 
 // FakeClouds is what quorum-fakecloud writes: endpoints and credentials.
-type FakeClouds struct {
-	Azure struct {
-		URL            string `json:"url"`
-		TenantID       string `json:"tenantId"`
-		ClientID       string `json:"clientId"`
-		ClientSecret   string `json:"clientSecret"`
-		SubscriptionID string `json:"subscriptionId"`
-	} `json:"azure"`
-	GCP struct {
-		URL     string          `json:"url"`
-		Project string          `json:"project"`
-		KeyFile json.RawMessage `json:"keyFile"`
-	} `json:"gcp"`
-	InventoryToken string `json:"inventoryToken"`
-}
+type FakeClouds = fakeapi.Endpoints
 
 func (p *Platform) fakeCloudFile() string { return filepath.Join(p.StateDir, "fakecloud.json") }
 

@@ -47,29 +47,6 @@ type cli struct {
 	Subscription string `default:"00000000-0000-4000-8000-00000000a2a2" help:"Azure subscription ID."`
 }
 
-// Endpoints is what --out holds.
-type Endpoints struct {
-	Azure          AzureEndpoint `json:"azure"`
-	GCP            GCPEndpoint   `json:"gcp"`
-	InventoryToken string        `json:"inventoryToken"`
-}
-
-// AzureEndpoint is the fake Azure: ARM and Entra ID share its URL.
-type AzureEndpoint struct {
-	URL            string `json:"url"`
-	TenantID       string `json:"tenantId"`
-	ClientID       string `json:"clientId"`
-	ClientSecret   string `json:"clientSecret"`
-	SubscriptionID string `json:"subscriptionId"`
-}
-
-// GCPEndpoint is the fake Compute Engine and its key file.
-type GCPEndpoint struct {
-	URL     string          `json:"url"`
-	Project string          `json:"project"`
-	KeyFile json.RawMessage `json:"keyFile"`
-}
-
 func prefixes(in map[string]string) (map[string]netip.Prefix, error) {
 	out := map[string]netip.Prefix{}
 	for k, v := range in {
@@ -131,9 +108,9 @@ func (c *cli) Run() error {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	ep := Endpoints{InventoryToken: fakeapi.Random(16)}
+	ep := fakeapi.Endpoints{InventoryToken: fakeapi.Random(16)}
 
-	ep.Azure = AzureEndpoint{TenantID: fakeapi.Random(8), ClientID: fakeapi.Random(8), ClientSecret: fakeapi.Random(20), SubscriptionID: c.Subscription}
+	ep.Azure = fakeapi.AzureEndpoint{TenantID: fakeapi.Random(8), ClientID: fakeapi.Random(8), ClientSecret: fakeapi.Random(20), SubscriptionID: c.Subscription}
 	az := azurefake.New(ep.Azure.TenantID, ep.Azure.ClientID, ep.Azure.ClientSecret, c.Subscription, azSubnets)
 	if ep.Azure.URL, err = serve(ctx, cert, inventory(ep.InventoryToken, az, map[string]func() any{"vms": func() any { return az.VMs() }, "nics": func() any { return az.NICs() }})); err != nil {
 		return err

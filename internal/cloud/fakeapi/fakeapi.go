@@ -11,6 +11,31 @@ import (
 	"sync"
 )
 
+// Endpoints is what quorum-fakecloud writes for the local platform: where
+// each fake cloud listens and the credentials it generated.
+type Endpoints struct {
+	Azure AzureEndpoint `json:"azure"`
+	GCP   GCPEndpoint   `json:"gcp"`
+	// InventoryToken is the bearer of /_fakecloud/ (the guest agent's view).
+	InventoryToken string `json:"inventoryToken"`
+}
+
+// AzureEndpoint is the fake Azure: ARM and Entra ID share its URL.
+type AzureEndpoint struct {
+	URL            string `json:"url"`
+	TenantID       string `json:"tenantId"`
+	ClientID       string `json:"clientId"`
+	ClientSecret   string `json:"clientSecret"`
+	SubscriptionID string `json:"subscriptionId"`
+}
+
+// GCPEndpoint is the fake Compute Engine and its service-account key file.
+type GCPEndpoint struct {
+	URL     string          `json:"url"`
+	Project string          `json:"project"`
+	KeyFile json.RawMessage `json:"keyFile"`
+}
+
 // Random returns n random bytes, hex encoded.
 func Random(n int) string {
 	b := make([]byte, n)
