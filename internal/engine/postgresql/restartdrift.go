@@ -3,8 +3,10 @@ package postgresql
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/quorumdb/quorum/internal/engine/host"
 )
@@ -61,4 +63,20 @@ func restartDrift(ctx context.Context, h host.Host, n Node) string {
 		return ""
 	}
 	return "PostgreSQL runs with " + strings.Join(diff, ", ") + " and needs a restart for the wanted value"
+}
+
+// waitPendingRestart waits, at most max, until Patroni reports a pending
+// restart for the node.
+func waitPendingRestart(ctx context.Context, n Node, max time.Duration) {
+	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var st struct {
+			PendingRestart bool `json:"pending_restart"`
+		}
+		if err := restDo(ctx, http.MethodGet, restURL(n.Address, "/patroni"), nil, &st); err == nil && st.PendingRestart {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/quorumdb/quorum/internal/engine/host"
 	"github.com/quorumdb/quorum/internal/engine/node"
@@ -55,6 +56,10 @@ func (r role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error)
 	// A restart-only parameter PostgreSQL still runs without (Patroni's
 	// own restart above covers the changes it noticed).
 	if d := restartDrift(ctx, h, r.n); d != "" {
+		// Patroni restarts PostgreSQL with the configuration it has read: give
+		// it a moment to take in what Apply just wrote (it then flags the
+		// pending restart), or the restart would bring the old value back.
+		waitPendingRestart(ctx, r.n, 3*time.Second)
 		if err := Restart(ctx, r.n.Address); err != nil {
 			return nil, fmt.Errorf("%s: %w", d, err)
 		}
