@@ -74,11 +74,17 @@ func version(o client.Object) uint64 {
 }
 
 func (c *Client) remember(o client.Object) {
+	k := keyOf(o)
+	// Its last finalizer removed while deleted: the object is gone, and a
+	// read of it should not wait for a version that will never be cached.
+	if o.GetDeletionTimestamp() != nil && len(o.GetFinalizers()) == 0 {
+		c.forget(k)
+		return
+	}
 	v := version(o)
 	if v == 0 {
 		return
 	}
-	k := keyOf(o)
 	c.mu.Lock()
 	if v > c.written[k] {
 		c.written[k] = v

@@ -4,9 +4,11 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	"github.com/google/go-cmp/cmp"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -159,5 +161,42 @@ func TestSkipsUnchangedStatus(t *testing.T) {
 	_ = c.Status().Update(ctx, stale)
 	if l.writes != before+2 {
 		t.Errorf("a status write from a stale version was skipped (%d writes, want %d)", l.writes, before+2)
+	}
+}
+
+// TestDeletedNotWaitedFor: once the last finalizer of a deleted object is
+// removed the object is gone; reading it answers NotFound at once.
+func TestDeletedNotWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	l := newLagging(t)
+	c := New(l)
+	u := &dbv1alpha1.User{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "app", Finalizers: []string{"f"}}}
+	if err := c.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	settle := func() {
+		for range lagReads {
+			_ = l.Get(ctx, client.ObjectKeyFromObject(u), &dbv1alpha1.User{})
+		}
+	}
+	settle()
+	if err := c.Delete(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(u), u); err != nil {
+		t.Fatal(err)
+	}
+	u.Finalizers = nil
+	if err := c.Update(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	settle() // The cache catches up with the deletion.
+	start := time.Now()
+	err := c.Get(ctx, client.ObjectKeyFromObject(u), &dbv1alpha1.User{})
+	if !kerrors.IsNotFound(err) {
+		t.Fatalf("Get of the deleted object: want NotFound, got %v", err)
+	}
+	if d := time.Since(start); d > MaxWait/2 {
+		t.Errorf("Get of a deleted object waited %v for a version that will never come", d)
 	}
 }
