@@ -108,7 +108,10 @@ func creates(mg resource.Managed) bool {
 	return len(p) == 0 || slices.Contains(p, xpv2.ManagementActionAll) || slices.Contains(p, xpv2.ManagementActionCreate)
 }
 
-func deferredOptions[T resource.Managed](kube client.Client, c managed.TypedExternalConnector[T]) (managed.TypedExternalConnector[T], []managed.ReconcilerOption) {
+// Deferred wraps a kind's connector and returns the reconciler options that
+// defer the external name and finalizer writes; SetupWatching applies them
+// to every kind, tests use them to reconcile as the provider does.
+func Deferred[T resource.Managed](kube client.Client, c managed.TypedExternalConnector[T]) (managed.TypedExternalConnector[T], []managed.ReconcilerOption) {
 	seen := &absences{}
 	return observingConnector[T]{TypedExternalConnector: c, seen: seen}, []managed.ReconcilerOption{
 		managed.WithInitializers(deferredName{}),

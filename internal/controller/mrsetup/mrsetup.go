@@ -60,7 +60,7 @@ type Watch struct {
 // SetupWatching is Setup with extra watches.
 func SetupWatching[T resource.Managed](mgr ctrl.Manager, o controller.Options, gvk schema.GroupVersionKind, obj T, list resource.ManagedList, c managed.TypedExternalConnector[T], watches []Watch, extra ...managed.ReconcilerOption) error {
 	name := managed.ControllerName(gvk.GroupKind().String())
-	c, deferred := deferredOptions(mgr.GetClient(), c)
+	c, deferred := Deferred(mgr.GetClient(), c)
 	opts := []managed.ReconcilerOption{
 		managed.WithTypedExternalConnector[T](c),
 		managed.WithLogger(o.Logger.WithValues("controller", name)),
