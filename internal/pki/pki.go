@@ -109,7 +109,10 @@ func IssueServer(ca Pair, cn string, hosts []string, now time.Time) (Pair, error
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
+			// Also as a DNS name: some TLS clients (pgBackRest 2.45, for
+			// one) match the host only against DNS names.
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		} else {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
