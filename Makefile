@@ -32,6 +32,7 @@ build:
 	go build -o $(BIN)/quorum-local ./cmd/quorum-local
 	go build -o $(BIN)/quorum-vcsim ./cmd/quorum-vcsim
 	go build -o $(BIN)/quorum-fakecloud ./cmd/quorum-fakecloud
+	go build -o $(BIN)/quorum-objectstore ./cmd/quorum-objectstore
 
 ## lint: go vet and gofmt
 lint:

@@ -140,6 +140,9 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 	if err := p.cloudProviderConfigs(ctx, kube); err != nil {
 		return err
 	}
+	if err := p.backupCredentials(ctx, kube); err != nil {
+		return err
+	}
 	bundle, err := p.trustBundle()
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ import (
 )
 
 // Components in start order; Down stops them in reverse.
-var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "vcsim", "fakecloud", "guests", "provider", "function"}
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "crossplane", "vcsim", "fakecloud", "guests", "objectstore", "provider", "function"}
 
 // Platform is one local platform, identified by its state directory.
 type Platform struct {
@@ -130,6 +130,7 @@ func (p *Platform) Up(ctx context.Context) (*State, error) {
 		{"vcsim", p.startVCSim},
 		{"fakecloud", p.startFakeCloud},
 		{"guests", p.startGuests},
+		{"objectstore", p.startObjectStore},
 		{"packages", p.installPackages},
 	}
 	for _, st := range steps {

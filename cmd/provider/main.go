@@ -40,6 +40,7 @@ type cli struct {
 	HealthProbeAddress string        `default:"127.0.0.1:0" help:"Address of the health probe endpoint."`
 	ManagementPolicies bool          `default:"true" negatable:"" help:"Honour managementPolicies on managed resources."`
 	NodeBaseDir        string        `default:"/var/lib/quorum" help:"Directory on database hosts holding each node's data, configuration and logs."`
+	PlatformNamespace  string        `default:"crossplane-system" env:"POD_NAMESPACE" help:"The provider's namespace: repositories may use the platform's credentials kept there (and no other namespace's)."`
 	Profiling          string        `help:"Address to serve Go's pprof endpoints on (for example 127.0.0.1:6060); off if empty."`
 }
 
@@ -102,6 +103,7 @@ func (c *cli) Run() error {
 		o.Features.Enable(feature.EnableBetaManagementPolicies)
 	}
 	databasenode.BaseDir = c.NodeBaseDir
+	databasenode.PlatformNamespace = c.PlatformNamespace
 	if err := qcontroller.Setup(mgr, o, c.MaxCloudRate); err != nil {
 		return err
 	}

@@ -306,7 +306,7 @@ func (p *plan) backupRepository(name string) *dbv1alpha1.BackupRepository {
 	}
 	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + name, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region}
 	if r.CredentialsSecretName != "" {
-		out.CredentialsSecretRef = &dbv1alpha1.LocalSecretReference{Name: r.CredentialsSecretName}
+		out.CredentialsSecretRef = &dbv1alpha1.RepositoryCredentialsReference{Name: r.CredentialsSecretName, Namespace: r.CredentialsSecretNamespace}
 	}
 	return out
 }

@@ -23,7 +23,7 @@ func TestToStruct(t *testing.T) {
 	node.Spec.ForProvider = dbv1alpha1.DatabaseNodeParameters{
 		Engine: "postgresql", Version: "15", Host: "10.0.0.1", Port: 5432, CPUs: 2, MemoryMiB: 4096,
 		Cluster:     dbv1alpha1.ClusterMembership{Name: "orders", Members: []dbv1alpha1.Member{{Name: "orders-0", Address: "10.0.0.1"}}, BootstrapRole: "primary"},
-		Backup:      &dbv1alpha1.BackupRepository{Type: "s3", Path: "p", CredentialsSecretRef: &dbv1alpha1.LocalSecretReference{Name: "c"}},
+		Backup:      &dbv1alpha1.BackupRepository{Type: "s3", Path: "p", CredentialsSecretRef: &dbv1alpha1.RepositoryCredentialsReference{Name: "c", Namespace: "crossplane-system"}},
 		RestoreFrom: &dbv1alpha1.RestoreSource{Cluster: "old", Repository: dbv1alpha1.BackupRepository{Type: "filesystem", Path: "q"}, PointInTime: &at},
 		Parameters:  map[string]string{"work_mem": "64MB"},
 	}

@@ -75,9 +75,11 @@ type BackupRepository struct {
 	// Region of the bucket.
 	// +optional
 	Region string `json:"region,omitempty"`
-	// CredentialsSecretRef holds the store's credentials.
+	// CredentialsSecretRef holds the store's credentials (s3: accessKeyID,
+	// secretAccessKey and, for a private CA, ca.crt; azure: account, key;
+	// gcs: key.json).
 	// +optional
-	CredentialsSecretRef *LocalSecretReference `json:"credentialsSecretRef,omitempty"`
+	CredentialsSecretRef *RepositoryCredentialsReference `json:"credentialsSecretRef,omitempty"`
 	// RetentionFull is how many full backups are kept.
 	// +optional
 	// +kubebuilder:default=7
@@ -88,6 +90,20 @@ type BackupRepository struct {
 	// and a failed final backup blocks the deletion.
 	// +optional
 	SkipFinalBackup bool `json:"skipFinalBackup,omitempty"`
+}
+
+// RepositoryCredentialsReference names the Secret with a repository's
+// credentials.
+type RepositoryCredentialsReference struct {
+	// Name of the Secret.
+	Name string `json:"name"`
+	// Namespace of the Secret: empty for this resource's own. The only other
+	// namespace allowed is the provider's own, where the platform team keeps
+	// the platform's object store credentials out of app teams' reach; a
+	// repository using them must have a path ending in
+	// /<this namespace>/<cluster>, so it reaches this namespace's backups only.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // RestoreSource is the backup a new cluster starts from.

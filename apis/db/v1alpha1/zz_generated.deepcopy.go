@@ -151,7 +151,7 @@ func (in *BackupRepository) DeepCopyInto(out *BackupRepository) {
 	*out = *in
 	if in.CredentialsSecretRef != nil {
 		in, out := &in.CredentialsSecretRef, &out.CredentialsSecretRef
-		*out = new(LocalSecretReference)
+		*out = new(RepositoryCredentialsReference)
 		**out = **in
 	}
 }

@@ -190,8 +190,12 @@ func repository(ctx context.Context, kube client.Client, namespace string, b *db
 		r.Path = path.Join(BaseDir, r.Path)
 	}
 	if ref := b.CredentialsSecretRef; ref != nil {
+		ns, err := credentialsNamespace(namespace, b, field)
+		if err != nil {
+			return nil, err
+		}
 		s := &corev1.Secret{}
-		if err := kube.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, s); err != nil {
+		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, s); err != nil {
 			return nil, fmt.Errorf("cannot read the credentials Secret %s named by %s.credentialsSecretRef: %w", ref.Name, field, err)
 		}
 		r.Credentials = map[string]string{}
@@ -200,6 +204,31 @@ func repository(ctx context.Context, kube client.Client, namespace string, b *db
 		}
 	}
 	return r, nil
+}
+
+// PlatformNamespace is the provider's own namespace: the only one besides
+// a resource's own whose Secrets a repository may name.
+var PlatformNamespace = "crossplane-system"
+
+// credentialsNamespace is where a repository's credentials Secret is read.
+// A namespaced resource reaches Secrets in its own namespace, and the
+// platform's store credentials in the provider's namespace only for a
+// repository under its own namespace's prefix: no tenant can point them at
+// another tenant's backups.
+func credentialsNamespace(namespace string, b *dbv1alpha1.BackupRepository, field string) (string, error) {
+	ref := b.CredentialsSecretRef
+	switch ref.Namespace {
+	case "", namespace:
+		return namespace, nil
+	case PlatformNamespace:
+		clean := path.Clean("/" + b.Path)
+		if b.Type == "filesystem" || clean != "/"+strings.TrimPrefix(b.Path, "/") || path.Base(path.Dir(clean)) != namespace {
+			return "", fmt.Errorf("%s.path %q must end in /%s/<cluster> to use the platform's credentials in %s: a repository with them reaches this namespace's backups only", field, b.Path, namespace, PlatformNamespace)
+		}
+		return PlatformNamespace, nil
+	default:
+		return "", fmt.Errorf("%s.credentialsSecretRef.namespace %q is not allowed: name a Secret in this namespace (%s) or the platform's credentials in %s", field, ref.Namespace, namespace, PlatformNamespace)
+	}
 }
 
 // sharedPrefix marks the keys of the cluster Secret that members publish

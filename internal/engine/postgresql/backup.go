@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ func (n Node) PgBackRestConfig() []byte {
 	if n.Backup == nil {
 		return nil
 	}
-	return n.pgBackRestConfig(n.Backup, n.Cluster, "gcs-key.json")
+	return n.pgBackRestConfig(n.Backup, n.Cluster, "")
 }
 
 // RestoreConfig renders the configuration a restore reads the source
@@ -34,23 +35,56 @@ func (n Node) RestoreConfig() []byte {
 	if n.Restore == nil {
 		return nil
 	}
-	return n.pgBackRestConfig(&n.Restore.Repo, n.Restore.Cluster, "restore-gcs-key.json")
+	return n.pgBackRestConfig(&n.Restore.Repo, n.Restore.Cluster, "restore-")
 }
 
 func (n Node) restoreConf() string { return n.dir("pgbackrest-restore.conf") }
 
-func (n Node) pgBackRestConfig(r *node.BackupRepo, stanza, gcsKey string) []byte {
+// repoFiles are the files a repository's configuration names (a GCS
+// service account key, the CA of a private S3 endpoint), by path; prefix
+// keeps a restore's apart from the node's own.
+func (n Node) repoFiles(r *node.BackupRepo, prefix string) map[string][]byte {
+	files := map[string][]byte{}
+	if r.Type == "gcs" {
+		files[n.dir(prefix+"gcs-key.json")] = []byte(r.Credentials["key.json"])
+	}
+	if ca := r.Credentials["ca.crt"]; ca != "" && r.Type == "s3" {
+		files[n.dir(prefix+"s3-ca.crt")] = []byte(ca)
+	}
+	return files
+}
+
+func (n Node) pgBackRestConfig(r *node.BackupRepo, stanza, prefix string) []byte {
 	var b strings.Builder
 	b.WriteString("# Written by Quorum. Changes are reverted.\n[global]\n")
 	switch r.Type {
 	case "s3":
+		// A private S3-compatible store (MinIO, Ceph, the local platform's)
+		// is reached by its address and path-style URLs; Amazon S3 by its
+		// regional endpoint and virtual-host URLs, pgBackRest's default.
+		endpoint, port := "s3."+r.Region+".amazonaws.com", ""
+		if r.Endpoint != "" {
+			endpoint = r.Endpoint
+			if h, p, err := net.SplitHostPort(r.Endpoint); err == nil {
+				endpoint, port = h, p
+			}
+		}
 		fmt.Fprintf(&b, "repo1-type=s3\nrepo1-s3-bucket=%s\nrepo1-s3-endpoint=%s\nrepo1-s3-region=%s\nrepo1-s3-key=%s\nrepo1-s3-key-secret=%s\n",
-			r.Bucket, r.Endpoint, r.Region, r.Credentials["accessKeyID"], r.Credentials["secretAccessKey"])
+			r.Bucket, endpoint, r.Region, r.Credentials["accessKeyID"], r.Credentials["secretAccessKey"])
+		if r.Endpoint != "" {
+			b.WriteString("repo1-s3-uri-style=path\n")
+		}
+		if port != "" {
+			fmt.Fprintf(&b, "repo1-storage-port=%s\n", port)
+		}
+		if r.Credentials["ca.crt"] != "" {
+			fmt.Fprintf(&b, "repo1-storage-ca-file=%s\n", n.dir(prefix+"s3-ca.crt"))
+		}
 	case "azure":
 		fmt.Fprintf(&b, "repo1-type=azure\nrepo1-azure-container=%s\nrepo1-azure-account=%s\nrepo1-azure-key=%s\n",
 			r.Bucket, r.Credentials["account"], r.Credentials["key"])
 	case "gcs":
-		fmt.Fprintf(&b, "repo1-type=gcs\nrepo1-gcs-bucket=%s\nrepo1-gcs-key=%s\n", r.Bucket, n.dir(gcsKey))
+		fmt.Fprintf(&b, "repo1-type=gcs\nrepo1-gcs-bucket=%s\nrepo1-gcs-key=%s\n", r.Bucket, n.dir(prefix+"gcs-key.json"))
 	default:
 		b.WriteString("repo1-type=posix\n")
 	}

@@ -266,6 +266,21 @@ postgresql:
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), n.hba()))
 }
 
+// writeFiles writes files only postgres reads, in a stable order.
+func writeFiles(ctx context.Context, c host.Host, files map[string][]byte) error {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if _, err := c.WriteFile(ctx, p, files[p], 0o600, "postgres:postgres"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // major is the PostgreSQL major version, from the Debian binary directory.
 func (n Node) major() string { return path.Base(path.Dir(n.BinDir)) }
 
@@ -336,10 +351,8 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 		if _, err := c.WriteFile(ctx, n.backupConf(), conf, 0o600, "postgres:postgres"); err != nil {
 			return err
 		}
-		if n.Backup.Type == "gcs" {
-			if _, err := c.WriteFile(ctx, n.dir("gcs-key.json"), []byte(n.Backup.Credentials["key.json"]), 0o600, "postgres:postgres"); err != nil {
-				return err
-			}
+		if err := writeFiles(ctx, c, n.repoFiles(n.Backup, "")); err != nil {
+			return err
 		}
 	}
 	if conf := n.RestoreConfig(); conf != nil {
@@ -350,10 +363,8 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 		if _, err := c.WriteFile(ctx, n.restoreConf(), conf, 0o600, "postgres:postgres"); err != nil {
 			return err
 		}
-		if n.Restore.Repo.Type == "gcs" {
-			if _, err := c.WriteFile(ctx, n.dir("restore-gcs-key.json"), []byte(n.Restore.Repo.Credentials["key.json"]), 0o600, "postgres:postgres"); err != nil {
-				return err
-			}
+		if err := writeFiles(ctx, c, n.repoFiles(&n.Restore.Repo, "restore-")); err != nil {
+			return err
 		}
 	}
 	changed, err := c.WriteFile(ctx, n.dir("patroni.yml"), n.PatroniConfig(), 0o600, "postgres:postgres")

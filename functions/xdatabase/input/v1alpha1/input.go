@@ -186,6 +186,11 @@ type BackupRepository struct {
 	Bucket   string `json:"bucket,omitempty"`
 	Endpoint string `json:"endpoint,omitempty"`
 	Region   string `json:"region,omitempty"`
-	// CredentialsSecretName is copied into each app namespace by the platform team.
+	// CredentialsSecretName names the Secret with the store's credentials:
+	// in CredentialsSecretNamespace when set (the provider's namespace,
+	// out of app teams' reach: the provider accepts no other), else in each
+	// app namespace.
 	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
+	// CredentialsSecretNamespace is the provider's namespace, or empty.
+	CredentialsSecretNamespace string `json:"credentialsSecretNamespace,omitempty"`
 }

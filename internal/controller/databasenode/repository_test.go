@@ -1,0 +1,42 @@
+package databasenode
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
+)
+
+func TestCredentialsNamespace(t *testing.T) {
+	repo := func(typ, p, ns string) *dbv1alpha1.BackupRepository {
+		return &dbv1alpha1.BackupRepository{Type: typ, Path: p, CredentialsSecretRef: &dbv1alpha1.RepositoryCredentialsReference{Name: "creds", Namespace: ns}}
+	}
+	cases := map[string]struct {
+		reason  string
+		repo    *dbv1alpha1.BackupRepository
+		want    string
+		wantErr bool
+	}{
+		"Own":         {reason: "a Secret in the resource's namespace", repo: repo("s3", "/x/team-a/orders", ""), want: "team-a"},
+		"OwnNamed":    {reason: "the resource's namespace named", repo: repo("s3", "/x/team-a/orders", "team-a"), want: "team-a"},
+		"Platform":    {reason: "the platform's credentials for this namespace's prefix", repo: repo("s3", "/xdatabase/team-a/orders", "crossplane-system"), want: "crossplane-system"},
+		"Relative":    {reason: "the prefix read the same without a leading slash", repo: repo("s3", "xdatabase/team-a/orders", "crossplane-system"), want: "crossplane-system"},
+		"OtherPrefix": {reason: "the platform's credentials pointed at another tenant's backups", repo: repo("s3", "/xdatabase/team-b/orders", "crossplane-system"), wantErr: true},
+		"Traversal":   {reason: "a path that climbs out of its prefix", repo: repo("s3", "/xdatabase/team-b/orders/../../team-a/x/..", "crossplane-system"), wantErr: true},
+		"Unclean":     {reason: "a path whose segments are not literal", repo: repo("s3", "/xdatabase/team-b/../team-a/orders", "crossplane-system"), wantErr: true},
+		"Filesystem":  {reason: "the platform's credentials for a node-local repository", repo: repo("filesystem", "/xdatabase/team-a/orders", "crossplane-system"), wantErr: true},
+		"Foreign":     {reason: "another tenant's Secret", repo: repo("s3", "/x/team-a/orders", "team-b"), wantErr: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := credentialsNamespace("team-a", tc.repo, "spec.forProvider.backup")
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("%s: error %v, want error %v", tc.reason, err, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("%s (-want, +got):\n%s", tc.reason, diff)
+			}
+		})
+	}
+}
