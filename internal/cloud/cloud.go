@@ -38,7 +38,7 @@ type Observed struct {
 	CPUs       int32
 	MemoryMiB  int32
 	Size       string
-	DataDisks  []computev1alpha1.Disk
+	DataDisks  []computev1alpha1.AttachedDisk
 }
 
 // Cloud creates, observes, updates and deletes VMs on one platform.

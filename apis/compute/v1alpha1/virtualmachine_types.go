@@ -26,6 +26,17 @@ type Disk struct {
 	SizeGiB int32 `json:"sizeGiB"`
 }
 
+// An AttachedDisk is a data disk as its platform reports it.
+type AttachedDisk struct {
+	Disk `json:",inline"`
+	// DevicePath is where the guest finds the disk under a name its
+	// platform keeps stable across reboots and re-attachments (vSphere: the
+	// disk's UUID as /dev/disk/by-id/wwn-0x...; Azure: its LUN as
+	// /dev/disk/azure/scsi1/lun<N>; GCP: its device name as
+	// /dev/disk/by-id/google-<name>), never a device letter.
+	DevicePath string `json:"devicePath,omitempty"`
+}
+
 // NetworkInterface connects the VM to a network with a static address.
 type NetworkInterface struct {
 	// Network is the vSphere port group, the Azure subnet ID or the GCP
@@ -150,8 +161,8 @@ type VirtualMachineObservation struct {
 	// SSHHostKey is the public host key the provider generated and injected
 	// into the guest, in authorized_keys format. Database nodes pin it.
 	SSHHostKey string `json:"sshHostKey,omitempty"`
-	// DataDisks as attached, with their actual sizes.
-	DataDisks []Disk `json:"dataDisks,omitempty"`
+	// DataDisks as attached, with their actual sizes and device paths.
+	DataDisks []AttachedDisk `json:"dataDisks,omitempty"`
 }
 
 // A VirtualMachineSpec defines the desired state of a VirtualMachine.

@@ -177,7 +177,7 @@ func (in *VirtualMachineObservation) DeepCopyInto(out *VirtualMachineObservation
 	*out = *in
 	if in.DataDisks != nil {
 		in, out := &in.DataDisks, &out.DataDisks
-		*out = make([]Disk, len(*in))
+		*out = make([]AttachedDisk, len(*in))
 		copy(*out, *in)
 	}
 }

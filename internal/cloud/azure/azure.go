@@ -112,7 +112,7 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 				if i < len(m.DataDisks) {
 					name = m.DataDisks[i].Name
 				}
-				o.DataDisks = append(o.DataDisks, computev1alpha1.Disk{Name: name, SizeGiB: deref(d.DiskSizeGB)})
+				o.DataDisks = append(o.DataDisks, computev1alpha1.AttachedDisk{Disk: computev1alpha1.Disk{Name: name, SizeGiB: deref(d.DiskSizeGB)}, DevicePath: fmt.Sprintf("/dev/disk/azure/scsi1/lun%d", deref(d.Lun))})
 			}
 		}
 	}

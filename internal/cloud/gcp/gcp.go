@@ -74,7 +74,7 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 		if d.Boot {
 			continue
 		}
-		o.DataDisks = append(o.DataDisks, computev1alpha1.Disk{Name: d.DeviceName, SizeGiB: int32(d.DiskSizeGb)})
+		o.DataDisks = append(o.DataDisks, computev1alpha1.AttachedDisk{Disk: computev1alpha1.Disk{Name: d.DeviceName, SizeGiB: int32(d.DiskSizeGb)}, DevicePath: "/dev/disk/by-id/google-" + d.DeviceName})
 	}
 	return o, nil
 }

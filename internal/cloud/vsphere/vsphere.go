@@ -133,10 +133,21 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 		obs.CPUs = o.Config.Hardware.NumCPU
 		obs.MemoryMiB = o.Config.Hardware.MemoryMB
 		for i, d := range dataDisks(object.VirtualDeviceList(o.Config.Hardware.Device)) {
-			obs.DataDisks = append(obs.DataDisks, computev1alpha1.Disk{Name: fmt.Sprintf("disk%d", i), SizeGiB: int32(d.CapacityInBytes >> 30)})
+			obs.DataDisks = append(obs.DataDisks, computev1alpha1.AttachedDisk{Disk: computev1alpha1.Disk{Name: fmt.Sprintf("disk%d", i), SizeGiB: int32(d.CapacityInBytes >> 30)}, DevicePath: DevicePath(d)})
 		}
 	}
 	return obs, nil
+}
+
+// DevicePath is where a Linux guest finds a disk: with disk.EnableUUID set
+// on the VM, the disk's UUID is its SCSI serial, which udev names
+// /dev/disk/by-id/wwn-0x<uuid>.
+func DevicePath(d *types.VirtualDisk) string {
+	b, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+	if !ok || b.Uuid == "" {
+		return ""
+	}
+	return "/dev/disk/by-id/wwn-0x" + strings.ToLower(strings.ReplaceAll(b.Uuid, "-", ""))
 }
 
 // dataDisks are the VM's disks after the first (the OS disk), in order.
@@ -208,6 +219,9 @@ func (c *Client) Create(ctx context.Context, m cloud.Machine) error {
 				&types.OptionValue{Key: "guestinfo.userdata", Value: base64.StdEncoding.EncodeToString([]byte(m.UserData))},
 				&types.OptionValue{Key: "guestinfo.userdata.encoding", Value: "base64"},
 				&types.OptionValue{Key: "guestinfo.quorum.owner", Value: m.Labels["quorum.dev/owner"]},
+				// The guest sees each disk's UUID as its serial: the node
+				// finds its data disk by it (DevicePath).
+				&types.OptionValue{Key: "disk.EnableUUID", Value: "TRUE"},
 			},
 		},
 		Customization: customization(m),

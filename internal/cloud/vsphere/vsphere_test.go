@@ -3,6 +3,7 @@ package vsphere
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -46,8 +47,16 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get: %v", err)
 		}
+		// The data disk is found by its UUID, which the simulator makes up.
+		dev := ""
+		if len(o.DataDisks) > 0 {
+			dev = o.DataDisks[0].DevicePath
+		}
+		if !regexp.MustCompile(`^/dev/disk/by-id/wwn-0x[0-9a-f]{32}$`).MatchString(dev) {
+			t.Errorf("data disk device path %q, want /dev/disk/by-id/wwn-0x and its UUID", dev)
+		}
 		want := &cloud.Observed{ID: o.ID, IPAddress: "10.77.0.20", PowerState: "On", CPUs: 2, MemoryMiB: 4096,
-			DataDisks: []computev1alpha1.Disk{{Name: "disk0", SizeGiB: 20}}}
+			DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "disk0", SizeGiB: 20}, DevicePath: dev}}}
 		if diff := cmp.Diff(want, o); diff != "" {
 			t.Errorf("after create: -want, +got:\n%s", diff)
 		}

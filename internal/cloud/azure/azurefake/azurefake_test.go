@@ -72,7 +72,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	want := &cloud.Observed{ID: "/subscriptions/sub-1/resourceGroups/rg-db/providers/Microsoft.Compute/virtualMachines/orders-0",
 		IPAddress: "10.20.0.5", PowerState: "On", CPUs: 2, MemoryMiB: 16384, Size: "Standard_E2s_v5",
-		DataDisks: []computev1alpha1.Disk{{Name: "data", SizeGiB: 50}}}
+		DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/azure/scsi1/lun0"}}}
 	if diff := cmp.Diff(want, o); diff != "" {
 		t.Errorf("after create: -want, +got:\n%s", diff)
 	}

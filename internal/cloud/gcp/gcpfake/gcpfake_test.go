@@ -80,7 +80,7 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &cloud.Observed{ID: "1001", IPAddress: "10.10.0.5", PowerState: "On", CPUs: 2, MemoryMiB: 8192, Size: "n2-highmem-2", DataDisks: []computev1alpha1.Disk{{Name: "data", SizeGiB: 50}}}
+	want := &cloud.Observed{ID: "1001", IPAddress: "10.10.0.5", PowerState: "On", CPUs: 2, MemoryMiB: 8192, Size: "n2-highmem-2", DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/by-id/google-data"}}}
 	if diff := cmp.Diff(want, o); diff != "" {
 		t.Errorf("after insert: -want, +got:\n%s", diff)
 	}
