@@ -244,9 +244,19 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 	if i == 0 {
 		role = "primary"
 	}
-	hostKey := ""
+	hostKey, device := "", ""
 	if o, ok := p.observed[vmKey(i)]; ok {
 		hostKey = o.str("status", "atProvider", "sshHostKey")
+		if d := o.list("status", "atProvider", "dataDisks"); len(d) > 0 {
+			device = d[0].GetStructValue().GetFields()["devicePath"].GetStringValue()
+		}
+	}
+	if device == "" {
+		// Once a node has its disk, it keeps it: a VM observed without
+		// its disks for a moment must not move the data to the OS disk.
+		if o, ok := p.observed[nodeKey(i)]; ok {
+			device = o.str("spec", "forProvider", "dataDisk", "devicePath")
+		}
 	}
 	spec := p.managed()
 	if i == 0 {
@@ -273,6 +283,7 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 		Parameters:             p.spec.Parameters,
 		AdminPasswordSecretRef: dbv1alpha1.SecretKeySelector{Name: p.name + "-admin-password", Key: "password"},
 		TLS:                    &dbv1alpha1.NodeTLS{CASecretRef: dbv1alpha1.LocalSecretReference{Name: p.name + "-ca"}},
+		DataDisk:               dataDisk(device),
 		SwitchoverTo:           n.SwitchoverTo,
 		RestartRequest:         n.RestartRequest,
 	}
@@ -291,6 +302,14 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 		Spec:       dbv1alpha1.DatabaseNodeSpec{ManagedResourceSpec: spec, ForProvider: params},
 	}
 	return p.from(node, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseNodeKind)
+}
+
+// dataDisk is the node's data disk at the device its VM reports, if any.
+func dataDisk(device string) *dbv1alpha1.DataDisk {
+	if device == "" {
+		return nil
+	}
+	return &dbv1alpha1.DataDisk{DevicePath: device}
 }
 
 // backupRepository is where the backups of the XDatabase named name, in

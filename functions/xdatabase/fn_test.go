@@ -231,7 +231,7 @@ func vmsReady(n int, cpus, mem int) observedState {
 		o[string(vmKey(i))] = `{"apiVersion": "compute.m.quorum.dev/v1alpha1", "kind": "VirtualMachine",
 			"metadata": {"name": "` + name + `", "namespace": "team-a", "generation": 1},
 			"spec": {"forProvider": {"cpus": ` + itoa(cpus) + `, "memoryMiB": ` + itoa(mem) + `, "dataDisks": [{"name": "data", "sizeGiB": 20}]}},
-			"status": {"atProvider": {"sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI` + itoa(i) + `"}, ` + readyCond + `}}`
+			"status": {"atProvider": {"sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI` + itoa(i) + `", "dataDisks": [{"name": "disk0", "sizeGiB": 20, "devicePath": "/dev/disk/by-id/wwn-0x600` + itoa(i) + `"}]}, ` + readyCond + `}}`
 	}
 	return o
 }

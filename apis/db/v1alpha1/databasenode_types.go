@@ -162,6 +162,12 @@ type DatabaseNodeParameters struct {
 	// +optional
 	Parameters map[string]string `json:"parameters,omitempty"`
 
+	// DataDisk the node keeps its data on: formatted once, mounted at the
+	// node's directory and grown online with its disk. Without it the data
+	// lives on the host's OS disk (hosts without a separate data disk).
+	// +optional
+	DataDisk *DataDisk `json:"dataDisk,omitempty"`
+
 	// AdminPasswordSecretRef holds the administrator's password; the
 	// provider generates it when the key is missing.
 	AdminPasswordSecretRef SecretKeySelector `json:"adminPasswordSecretRef"`
@@ -194,6 +200,15 @@ type DatabaseNodeParameters struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	SwitchoverTo string `json:"switchoverTo,omitempty"`
+}
+
+// DataDisk is a node's data disk.
+type DataDisk struct {
+	// DevicePath is where the host finds the disk under a name its platform
+	// keeps stable (the VirtualMachine's status.atProvider.dataDisks[].devicePath).
+	// +kubebuilder:validation:Pattern=`^/dev/[-_./:A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=255
+	DevicePath string `json:"devicePath"`
 }
 
 // NodeTLS configures TLS for client connections.

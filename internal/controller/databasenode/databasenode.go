@@ -254,8 +254,13 @@ func nodeSpec(dn *dbv1alpha1.DatabaseNode, secret map[string][]byte) node.Spec {
 			shared[name] = v
 		}
 	}
+	dataDisk := ""
+	if p.DataDisk != nil {
+		dataDisk = p.DataDisk.DevicePath
+	}
 	return node.Spec{
-		Cluster: p.Cluster.Name, Name: self, Address: p.Host, Port: int(p.Port), Members: members,
+		DataDisk: dataDisk,
+		Cluster:  p.Cluster.Name, Name: self, Address: p.Host, Port: int(p.Port), Members: members,
 		Bootstrap: p.Cluster.BootstrapRole == "primary", Replication: p.Cluster.Replication,
 		Version: p.Version, CPUs: int(p.CPUs), MemoryMiB: int(p.MemoryMiB), Parameters: p.Parameters,
 		BaseDir:       NodeDir(dn.Namespace, p.Cluster.Name, self),

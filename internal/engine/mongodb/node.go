@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/quorumdb/quorum/internal/engine/disk"
 	"github.com/quorumdb/quorum/internal/engine/host"
 	"github.com/quorumdb/quorum/internal/engine/node"
 )
@@ -219,8 +220,13 @@ systemctl disable --now mongod 2>/dev/null || true`, v)
 // bootstrap member the replica set formed and the root user created.
 func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error) {
 	pid := r.dir("pids", "mongod.pid")
+	if _, err := h.Run(ctx, "install packages", r.installScript()); err != nil {
+		return nil, err
+	}
+	if err := disk.Prepare(ctx, h, r.s.DataDisk, r.s.BaseDir); err != nil {
+		return nil, err
+	}
 	steps := []struct{ name, cmd string }{
-		{"install packages", r.installScript()},
 		{"prepare directories", fmt.Sprintf("set -e; mkdir -p %s %s %s; chown -R mongodb:mongodb %s; chown root:root %s",
 			host.Quote(r.dir("data")), host.Quote(r.dir("log")), host.Quote(r.dir("pids")), host.Quote(r.s.BaseDir), host.Quote(r.dir("pids")))},
 	}

@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,27 @@ func TestInstallScript(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("install script lacks %q", want)
 		}
+	}
+}
+
+// TestApplyDataDisk: the data disk is mounted at the node's directory
+// before anything is written there; a refused disk stops the node.
+func TestApplyDataDisk(t *testing.T) {
+	s := spec(true)
+	s.DataDisk = "/dev/disk/by-id/google-data"
+	r, err := NewRole(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hosttest.New()
+	h.Fail["prepare data disk"] = errors.New("data disk /dev/disk/by-id/google-data not found on this host")
+	if _, err := r.Apply(context.Background(), h); err == nil {
+		t.Fatal("Apply went on without its data disk")
+	}
+	if diff := cmp.Diff([]string{"run install packages", "run prepare data disk"}, h.Log); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if c := h.Commands["prepare data disk"]; !strings.Contains(c, "mnt='/var/lib/quorum/team/orders/orders-0'") {
+		t.Errorf("data disk not mounted at the node's directory:\n%s", c)
 	}
 }

@@ -27,7 +27,7 @@ func TestRepositoryConfig(t *testing.T) {
 			wantFiles: []string{"/q/n/s3-ca.crt"},
 		},
 		"AmazonS3": {
-			repo: node.BackupRepo{Type: "s3", Bucket: "b", Region: "eu-west-1", Path: "/p", Credentials: map[string]string{"accessKeyID": "AK", "secretAccessKey": "SK"}},
+			repo:      node.BackupRepo{Type: "s3", Bucket: "b", Region: "eu-west-1", Path: "/p", Credentials: map[string]string{"accessKeyID": "AK", "secretAccessKey": "SK"}},
 			wantLines: []string{"repo1-type=s3", "repo1-s3-bucket=b", "repo1-s3-endpoint=s3.eu-west-1.amazonaws.com", "repo1-s3-region=eu-west-1", "repo1-s3-key=AK", "repo1-s3-key-secret=SK", "repo1-path=/p"},
 		},
 		"GCS": {

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorumdb/quorum/internal/engine/disk"
 	"github.com/quorumdb/quorum/internal/engine/host"
 	"github.com/quorumdb/quorum/internal/engine/node"
 )
@@ -43,8 +44,10 @@ type Node struct {
 	// acknowledged commit without a standby having it).
 	Replication string
 	BinDir      string
-	// BaseDir holds this node's data, configuration and logs.
+	// BaseDir holds this node's data, configuration and logs; DataDisk,
+	// when set, is the disk mounted there.
 	BaseDir             string
+	DataDisk            string
 	AdminUser           string
 	AdminPassword       string
 	ReplicationPassword string
@@ -319,8 +322,15 @@ esac`, n.BinDir, m)
 // patroni.yml, and both services running. Safe to run again at any time;
 // it changes only what differs and restarts nothing that is healthy.
 func Apply(ctx context.Context, c host.Host, n Node) error {
+	if _, err := c.Run(ctx, "install packages", n.installScript()); err != nil {
+		return err
+	}
+	// Before anything is written to the node's directory: on the OS disk,
+	// it would be hidden by the data disk, or the node would run there.
+	if err := disk.Prepare(ctx, c, n.DataDisk, n.BaseDir); err != nil {
+		return err
+	}
 	steps := []struct{ name, cmd string }{
-		{"install packages", n.installScript()},
 		{"link binaries", fmt.Sprintf("set -e; mkdir -p %s; for d in %s; do if test -x \"$d/postgres\"; then ln -sfn \"$d\" %s; exit 0; fi; done; echo 'no PostgreSQL server binaries found in %s' >&2; exit 1",
 			host.Quote(n.BaseDir), strings.Join(n.binDirs(), " "), host.Quote(n.dir("bin")), strings.Join(n.binDirs(), " or "))},
 		// Pid files stay root's: start-stop-daemon refuses to trust others.

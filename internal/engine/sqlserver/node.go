@@ -20,6 +20,7 @@ import (
 
 	mssql "github.com/microsoft/go-mssqldb"
 
+	"github.com/quorumdb/quorum/internal/engine/disk"
 	"github.com/quorumdb/quorum/internal/engine/host"
 	"github.com/quorumdb/quorum/internal/engine/node"
 )
@@ -123,6 +124,11 @@ func (r *role) Conf() []byte {
 	var b strings.Builder
 	b.WriteString("# Written by Quorum. Changes are reverted.\n[EULA]\naccepteula = Y\n\n")
 	fmt.Fprintf(&b, "[network]\ntcpport = %d\n\n[memory]\nmemorylimitmb = %s\n\n[hadr]\nhadrenabled = 1\n", r.s.Port, mem)
+	if r.s.DataDisk != "" {
+		// User databases' files on the data disk (master stays in
+		// /var/opt/mssql, where setup puts it).
+		fmt.Fprintf(&b, "\n[filelocation]\ndefaultdatadir = %s\ndefaultlogdir = %s\n", r.dir("data"), r.dir("log"))
+	}
 	if v, ok := r.s.Parameters["sqlagent.enabled"]; ok {
 		fmt.Fprintf(&b, "\n[sqlagent]\nenabled = %s\n", v)
 	}
@@ -236,7 +242,10 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 	if _, err := h.Run(ctx, "install packages", r.installScript()); err != nil {
 		return nil, err
 	}
-	if _, err := h.Run(ctx, "prepare directories", fmt.Sprintf("set -e; mkdir -p %s; chown mssql:mssql %s; chmod 700 %s", host.Quote(r.s.BaseDir), host.Quote(r.s.BaseDir), host.Quote(r.s.BaseDir))); err != nil {
+	if err := disk.Prepare(ctx, h, r.s.DataDisk, r.s.BaseDir); err != nil {
+		return nil, err
+	}
+	if _, err := h.Run(ctx, "prepare directories", fmt.Sprintf("set -e; mkdir -p %[1]s %[2]s %[3]s; chown mssql:mssql %[1]s %[2]s %[3]s; chmod 700 %[1]s", host.Quote(r.s.BaseDir), host.Quote(r.dir("data")), host.Quote(r.dir("log")))); err != nil {
 		return nil, err
 	}
 	if _, err := h.WriteFile(ctx, r.dir("mssql.env"), r.env(), 0o600, "root:root"); err != nil {

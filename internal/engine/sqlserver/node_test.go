@@ -3,6 +3,7 @@ package sqlserver
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -205,3 +206,38 @@ func TestInstallScript(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyDataDisk: the data disk is prepared before anything is written
+// under the node's directory, and user databases default to it.
+func TestApplyDataDisk(t *testing.T) {
+	s := nodeSpec(true)
+	s.DataDisk = "/dev/disk/azure/scsi1/lun0"
+	r, err := NewRole(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hosttest.New()
+	h.Stdout["read certificate"] = base64.StdEncoding.EncodeToString([]byte("CER")) + "\n" + base64.StdEncoding.EncodeToString([]byte("PVK")) + "\n"
+	if _, err := r.Apply(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"run install packages", "run prepare data disk", "run prepare directories"}, h.Log[:3]); diff != "" {
+		t.Errorf("first steps (-want +got):\n%s", diff)
+	}
+	if c := h.Commands["prepare data disk"]; !strings.Contains(c, "dev='/dev/disk/azure/scsi1/lun0'") || !strings.Contains(c, "mnt='"+base+"'") {
+		t.Errorf("data disk step does not prepare the LUN at the node's directory:\n%s", c)
+	}
+	if conf := string(h.Files["/var/opt/mssql/mssql.conf"]); !strings.Contains(conf, "[filelocation]\ndefaultdatadir = "+base+"/data\ndefaultlogdir = "+base+"/log\n") {
+		t.Errorf("mssql.conf does not put user databases on the data disk:\n%s", conf)
+	}
+	h.Fail["prepare data disk"] = errDiskRefused
+	h.Log = nil
+	if _, err := r.Apply(context.Background(), h); err == nil {
+		t.Error("Apply went on after the data disk was refused")
+	}
+	if diff := cmp.Diff([]string{"run install packages", "run prepare data disk"}, h.Log); diff != "" {
+		t.Errorf("steps after a refused disk (-want +got):\n%s", diff)
+	}
+}
+
+var errDiskRefused = errors.New("data disk holds data but no filesystem: refusing to format it")
