@@ -139,8 +139,9 @@ type cloudVM struct {
 	Address string `json:"Address"`
 	Running bool   `json:"Running"`
 	// CustomData (Azure) or UserData (GCP): the cloud-init document.
-	CustomData string `json:"CustomData"`
-	UserData   string `json:"UserData"`
+	CustomData string         `json:"CustomData"`
+	UserData   string         `json:"UserData"`
+	Disks      []fakeapi.Disk `json:"Disks"`
 }
 
 // cloudGuests lists the fake clouds' running VMs that should have a guest,
@@ -173,7 +174,11 @@ func cloudGuests(ctx context.Context, hc *http.Client, f FakeClouds) (map[string
 			// Guest names become namespace and link names: keep them short
 			// and distinct from vSphere's.
 			name := cloud + "-" + vm.Name
-			out[name] = localdc.Guest{Name: name, Address: addr, HostKey: hostKey, AuthorizedKey: auth}
+			g := localdc.Guest{Name: name, Address: addr, HostKey: hostKey, AuthorizedKey: auth}
+			for _, d := range vm.Disks {
+				g.Disks = append(g.Disks, localdc.Disk{Path: d.Path, SizeGiB: d.SizeGiB})
+			}
+			out[name] = g
 		}
 	}
 	return out, nil

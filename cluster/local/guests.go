@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
@@ -19,6 +21,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/quorumdb/quorum/cluster/localdc"
+	"github.com/quorumdb/quorum/internal/cloud/vsphere"
 	"github.com/quorumdb/quorum/internal/guestkeys"
 )
 
@@ -31,7 +34,9 @@ var dcGateway = netip.MustParsePrefix("10.77.0.1/16")
 
 // DC is the platform's local datacenter.
 func (p *Platform) DC() *localdc.DC {
-	return &localdc.DC{Prefix: "ql", Gateway: dcGateway, Dir: filepath.Join(p.StateDir, "guests")}
+	// Guests are machines of their own: their own files and data disks,
+	// and nothing of the platform's state (keys, other guests) in view.
+	return &localdc.DC{Prefix: "ql", Gateway: dcGateway, Dir: filepath.Join(p.StateDir, "guests"), Isolated: true, Hide: []string{p.StateDir}}
 }
 
 // startGuests runs the guest agent: it turns every powered-on simulated VM
@@ -83,7 +88,7 @@ func (p *Platform) RunGuests(ctx context.Context, log io.Writer) error {
 		return err
 	}
 	dc := p.DC()
-	have := map[string]netip.Addr{}
+	have := map[string]localdc.Guest{}
 	for {
 		want, err := poweredVMs(ctx, vc)
 		if err != nil {
@@ -101,15 +106,25 @@ func (p *Platform) RunGuests(ctx context.Context, log io.Writer) error {
 			}
 		}
 		for name, g := range want {
-			if a, ok := have[name]; ok && a == g.Address {
+			if h, ok := have[name]; ok && h.Address == g.Address {
+				// A disk added or grown: attached without a reboot, as
+				// the platform does it.
+				if !slices.Equal(h.Disks, g.Disks) {
+					if err := dc.SyncDisks(ctx, g); err != nil {
+						_, _ = fmt.Fprintf(log, "disks of guest %s: %v\n", name, err)
+						continue
+					}
+					have[name] = g
+					_, _ = fmt.Fprintf(log, "guest %s disks %v\n", name, g.Disks)
+				}
 				continue
 			}
 			if err := dc.Add(ctx, g); err != nil {
 				_, _ = fmt.Fprintf(log, "add guest %s: %v\n", name, err)
 				continue
 			}
-			have[name] = g.Address
-			_, _ = fmt.Fprintf(log, "guest %s up at %s\n", name, g.Address)
+			have[name] = g
+			_, _ = fmt.Fprintf(log, "guest %s up at %s with disks %v\n", name, g.Address, g.Disks)
 		}
 		for name := range have {
 			if _, ok := want[name]; !ok && err == nil {
@@ -138,7 +153,7 @@ func poweredVMs(ctx context.Context, vc *vim25.Client) (map[string]localdc.Guest
 	}
 	defer v.Destroy(ctx) //nolint:errcheck // Best effort.
 	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "config.extraConfig", "guest.ipAddress", "runtime.powerState"}, &vms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "config.extraConfig", "config.hardware.device", "guest.ipAddress", "runtime.powerState"}, &vms); err != nil {
 		return nil, err
 	}
 	out := map[string]localdc.Guest{}
@@ -164,7 +179,15 @@ func poweredVMs(ctx context.Context, vc *vim25.Client) (map[string]localdc.Guest
 		if err != nil {
 			continue
 		}
-		out[vm.Name] = localdc.Guest{Name: vm.Name, Address: addr, HostKey: hostKey, AuthorizedKey: auth}
+		g := localdc.Guest{Name: vm.Name, Address: addr, HostKey: hostKey, AuthorizedKey: auth}
+		// Data disks: every disk after the first (the OS disk), named as
+		// a Linux guest with disk.EnableUUID sees it.
+		for i, d := range object.VirtualDeviceList(vm.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil)) {
+			if disk := d.(*types.VirtualDisk); i > 0 && vsphere.DevicePath(disk) != "" {
+				g.Disks = append(g.Disks, localdc.Disk{Path: vsphere.DevicePath(disk), SizeGiB: int32(disk.CapacityInBytes >> 30)})
+			}
+		}
+		out[vm.Name] = g
 	}
 	return out, nil
 }

@@ -148,8 +148,6 @@ func (p *Platform) installPackages(ctx context.Context, s *State) error {
 		return err
 	}
 	if err := p.start(process{Name: "provider", Path: p.bin("provider"), Env: []string{"KUBECONFIG=" + p.kubeconfig(), "SSL_CERT_FILE=" + bundle}, Args: []string{
-		// Guests share this machine's filesystem: keep their data in our state.
-		"--node-base-dir=" + p.GuestDataDir(),
 		"--poll=15s",
 		"--debug",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", s.Ports["provider-metrics"]),

@@ -9,8 +9,6 @@ package local
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +22,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/quorumdb/quorum/cluster/localdc"
-	"github.com/quorumdb/quorum/internal/engine/postgresql"
 )
 
 // Components in start order; Down stops them in reverse.
@@ -101,12 +98,6 @@ func (p *Platform) Up(ctx context.Context) (*State, error) {
 			return nil, err
 		}
 	}
-	// Database nodes run as postgres on guests sharing this filesystem, so
-	// their data lives where postgres can reach it whatever the state dir's
-	// parents allow.
-	if err := os.MkdirAll(p.GuestDataDir(), 0o755); err != nil {
-		return nil, err
-	}
 	s := &State{Kubeconfig: p.kubeconfig(), Ports: map[string]int{}, StartedAt: began}
 	for _, name := range []string{"etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "crossplane-metrics", "crossplane-health", "function", "function-metrics", "provider-metrics", "provider-health"} {
 		port, err := freePort()
@@ -158,12 +149,6 @@ func (p *Platform) Down() error {
 			errs = append(errs, err)
 		}
 	}
-	// Sockets of the nodes that ran on our guests live outside the state dir.
-	nodes, _ := filepath.Glob(filepath.Join(p.GuestDataDir(), "*", "*", "*"))
-	for _, n := range nodes {
-		_ = os.RemoveAll(postgresql.SocketDir(n))
-	}
-	_ = os.RemoveAll(p.GuestDataDir())
 	// The guests' namespaces, links and processes, then the bridge.
 	if localdc.Check() == nil {
 		if err := p.DC().Teardown(context.Background()); err != nil {
@@ -233,9 +218,3 @@ func (p *Platform) certificates(_ context.Context, s *State) error {
 }
 
 func (p *Platform) bin(name string) string { return filepath.Join(p.BinDir, name) }
-
-// GuestDataDir holds the data of database nodes on this platform's guests.
-func (p *Platform) GuestDataDir() string {
-	sum := sha256.Sum256([]byte(p.StateDir))
-	return "/var/lib/quorum-local/" + hex.EncodeToString(sum[:6])
-}

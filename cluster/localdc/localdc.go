@@ -264,11 +264,17 @@ func (d *DC) startIsolated(g Guest) error {
 	b.WriteString("set -e\n")
 	fmt.Fprintf(&b, "mkdir -p %s %s\n", q(filepath.Join(root, "etc-work")), q(filepath.Join(root, "var-lib", "postgresql")))
 	for _, p := range privateDirs {
-		src := filepath.Join(root, p.name)
-		fmt.Fprintf(&b, "mkdir -p %[1]s; chmod %[2]s %[1]s; mount --bind %[1]s %[3]s\n", q(src), p.mode, p.target)
+		fmt.Fprintf(&b, "mkdir -p %[1]s; chmod %[2]s %[1]s\n", q(filepath.Join(root, p.name)), p.mode)
 	}
-	b.WriteString("chown postgres:postgres /var/lib/postgresql 2>/dev/null || true\n")
-	fmt.Fprintf(&b, "mount -t overlay overlay -o lowerdir=/etc,upperdir=%s,workdir=%s /etc\n", q(etc), q(filepath.Join(root, "etc-work")))
+	// The guest's own directories are reached through /mnt while they are
+	// bound over the host's: the datacenter's directory may itself lie
+	// under one of them (/tmp, /var/lib) and vanish from view half way.
+	fmt.Fprintf(&b, "mount --bind %s /mnt\n", q(root))
+	b.WriteString("mount -t overlay overlay -o lowerdir=/etc,upperdir=/mnt/etc,workdir=/mnt/etc-work /etc\n")
+	for _, p := range privateDirs {
+		fmt.Fprintf(&b, "mount --bind /mnt/%s %s\n", p.name, p.target)
+	}
+	b.WriteString("umount /mnt\nchown postgres:postgres /var/lib/postgresql 2>/dev/null || true\n")
 	b.WriteString("mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run\nmkdir -p /run/sshd\n")
 	b.WriteString("mount -t tmpfs -o mode=755,nosuid tmpfs /dev\n")
 	for _, dv := range devices {

@@ -112,7 +112,7 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 				if i < len(m.DataDisks) {
 					name = m.DataDisks[i].Name
 				}
-				o.DataDisks = append(o.DataDisks, computev1alpha1.AttachedDisk{Disk: computev1alpha1.Disk{Name: name, SizeGiB: deref(d.DiskSizeGB)}, DevicePath: fmt.Sprintf("/dev/disk/azure/scsi1/lun%d", deref(d.Lun))})
+				o.DataDisks = append(o.DataDisks, computev1alpha1.AttachedDisk{Disk: computev1alpha1.Disk{Name: name, SizeGiB: deref(d.DiskSizeGB)}, DevicePath: DevicePath(deref(d.Lun))})
 			}
 		}
 	}
@@ -329,3 +329,7 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// DevicePath is where a Linux guest finds the data disk at a LUN: the
+// symlink Azure's udev rules (azure-vm-utils, WALinuxAgent) make.
+func DevicePath(lun int32) string { return fmt.Sprintf("/dev/disk/azure/scsi1/lun%d", lun) }

@@ -69,3 +69,10 @@ func (c *Calls) List() []string {
 	defer c.mu.Unlock()
 	return append([]string(nil), c.calls...)
 }
+
+// Disk is a data disk in a fake cloud's inventory: where the guest finds
+// it (the cloud's own device path) and its size.
+type Disk struct {
+	Path    string
+	SizeGiB int32
+}

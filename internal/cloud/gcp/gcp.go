@@ -74,7 +74,7 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 		if d.Boot {
 			continue
 		}
-		o.DataDisks = append(o.DataDisks, computev1alpha1.AttachedDisk{Disk: computev1alpha1.Disk{Name: d.DeviceName, SizeGiB: int32(d.DiskSizeGb)}, DevicePath: "/dev/disk/by-id/google-" + d.DeviceName})
+		o.DataDisks = append(o.DataDisks, computev1alpha1.AttachedDisk{Disk: computev1alpha1.Disk{Name: d.DeviceName, SizeGiB: int32(d.DiskSizeGb)}, DevicePath: DevicePath(d.DeviceName)})
 	}
 	return o, nil
 }
@@ -229,3 +229,7 @@ func (c *Client) wait(ctx context.Context, zone string, op *compute.Operation) e
 	}
 	return nil
 }
+
+// DevicePath is where a Linux guest finds the disk attached under a
+// device name: the symlink Google's guest environment's udev rules make.
+func DevicePath(deviceName string) string { return "/dev/disk/by-id/google-" + deviceName }

@@ -29,6 +29,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
 
+	"github.com/quorumdb/quorum/internal/cloud/azure"
 	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 )
 
@@ -62,6 +63,7 @@ type VM struct {
 	Running       bool
 	// CustomData decoded: the cloud-init document.
 	CustomData string
+	Disks      []fakeapi.Disk
 }
 
 // VMs lists the virtual machines, sorted by name.
@@ -76,6 +78,13 @@ func (s *Server) VMs() []VM {
 		}
 		if nic := s.nics[strings.ToLower(nicID(vm))]; nic != nil {
 			v.Address = *nic.Properties.IPConfigurations[0].Properties.PrivateIPAddress
+		}
+		if p := vm.Properties; p != nil && p.StorageProfile != nil {
+			for _, d := range p.StorageProfile.DataDisks {
+				if d != nil && d.Lun != nil && d.DiskSizeGB != nil {
+					v.Disks = append(v.Disks, fakeapi.Disk{Path: azure.DevicePath(*d.Lun), SizeGiB: *d.DiskSizeGB})
+				}
+			}
 		}
 		out = append(out, v)
 	}

@@ -35,6 +35,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 
 	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
+	"github.com/quorumdb/quorum/internal/cloud/gcp"
 )
 
 // Server is one project reached with one service account.
@@ -90,6 +91,7 @@ type VM struct {
 	Running             bool
 	// UserData is the instance's user-data metadata (cloud-init).
 	UserData string
+	Disks    []fakeapi.Disk
 }
 
 // VMs lists the instances, sorted by name.
@@ -99,6 +101,11 @@ func (s *Server) VMs() []VM {
 	out := []VM{}
 	for _, in := range s.instances {
 		v := VM{Name: in.Name, Zone: path.Base(in.Zone), Running: in.Status == "RUNNING", Address: in.NetworkInterfaces[0].NetworkIP}
+		for _, d := range in.Disks {
+			if !d.Boot {
+				v.Disks = append(v.Disks, fakeapi.Disk{Path: gcp.DevicePath(d.DeviceName), SizeGiB: int32(d.DiskSizeGb)})
+			}
+		}
 		if in.Metadata != nil {
 			for _, it := range in.Metadata.Items {
 				if it.Key == "user-data" && it.Value != nil {
