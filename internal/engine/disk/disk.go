@@ -17,6 +17,7 @@ package disk
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/quorumdb/quorum/internal/engine/host"
@@ -43,7 +44,7 @@ refuse() { echo "$*" >&2; exit %[4]d; }
 [ -e "$dev" ] || refuse "data disk $dev not found on this host: the VM has no such disk attached (yet)"
 real=$(readlink -f "$dev")
 [ -b "$real" ] || refuse "data disk $dev is $real, not a block device"
-fs_bytes() { xfs_info "$mnt" | sed -n 's/^data *= *bsize=\([0-9]*\) *blocks=\([0-9]*\).*/\1 \2/p' | { read -r b n; echo $((b * n)); }; }
+%[5]s
 if ! command -v mkfs.xfs >/dev/null; then
   [ -z "${QUORUM_SHARED_HOST:-}" ] || refuse "xfsprogs is not installed, and this host shares its binaries with others (local datacenter): install it on the machine itself"
   if command -v apt-get >/dev/null; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q xfsprogs >/dev/null; else dnf install -y -q xfsprogs >/dev/null; fi
@@ -80,7 +81,36 @@ if [ "$(blockdev --getsize64 "$real")" -gt "$(( $(fs_bytes) + 1048576 ))" ]; the
   out=$(xfs_growfs "$mnt" 2>&1) || refuse "cannot grow the filesystem on $dev: $(echo "$out" | tail -1)"
 fi
 echo "$real $uuid $(fs_bytes)"
-`, host.Quote(device), host.Quote(mountPoint), Label, ExitRefused)
+`, host.Quote(device), host.Quote(mountPoint), Label, ExitRefused, fsBytes)
+}
+
+// fsBytes is a shell function printing the size of the XFS filesystem
+// mounted at $mnt.
+const fsBytes = `fs_bytes() { xfs_info "$mnt" | sed -n 's/^data *= *bsize=\([0-9]*\) *blocks=\([0-9]*\).*/\1 \2/p' | { read -r b n; echo $((b * n)); }; }`
+
+// Check is a shell fragment for a role's drift check: it prints
+// disk-unmounted when the data disk is not mounted at mountPoint, disk-grown
+// when the disk is larger than its filesystem, else disk-ok.
+func Check(device, mountPoint string) string {
+	return fmt.Sprintf(`( dev=%s; mnt=%s; %s
+real=$(readlink -f "$dev" 2>/dev/null); src=$(findmnt -n -o SOURCE --mountpoint "$mnt" 2>/dev/null || true)
+if [ -z "$src" ] || [ "$(readlink -f "$src")" != "$real" ]; then echo disk-unmounted
+elif [ "$(blockdev --getsize64 "$real")" -gt "$(( $(fs_bytes) + 1048576 ))" ]; then echo disk-grown
+else echo disk-ok; fi )`, host.Quote(device), host.Quote(mountPoint), fsBytes)
+}
+
+// Drift reads Check's word among a drift check's output: a reason to
+// apply the node again, or "" (also when the node has no data disk).
+func Drift(device string, words []string) string {
+	switch {
+	case device == "":
+		return ""
+	case slices.Contains(words, "disk-grown"):
+		return "the data disk " + device + " grew: its filesystem is to grow"
+	case !slices.Contains(words, "disk-ok"):
+		return "the data disk " + device + " is not mounted at the node's directory"
+	}
+	return ""
 }
 
 // Prepare runs Script on the host: a node whose data disk cannot be used

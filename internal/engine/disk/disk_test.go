@@ -199,3 +199,59 @@ func TestRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestCheck: the drift check tells an unmounted disk, a mounted one, and
+// one that grew under its filesystem apart.
+func TestCheck(t *testing.T) {
+	need(t)
+	d := newLoopDisk(t, 320)
+	mnt := t.TempDir()
+	fstab := filepath.Join(t.TempDir(), "fstab")
+	_ = os.WriteFile(fstab, nil, 0o644) //nolint:gosec // Test.
+	dir := t.TempDir()
+	for name, body := range map[string]string{"prepare.sh": Script(d.dev, mnt), "check.sh": Check(d.dev, mnt)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	session := func(steps string) []string {
+		t.Helper()
+		out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$1" /etc/fstab && cd "$2" && `+steps, "_", fstab, dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", steps, err, out)
+		}
+		var words []string
+		for _, w := range strings.Fields(string(out)) {
+			if strings.HasPrefix(w, "disk-") {
+				words = append(words, w)
+			}
+		}
+		return words
+	}
+	if diff := cmp.Diff([]string{"disk-unmounted", "disk-ok"}, session("sh check.sh && sh prepare.sh >/dev/null && sh check.sh")); diff != "" {
+		t.Errorf("before and after prepare (-want, +got):\n%s", diff)
+	}
+	d.grow(640)
+	if diff := cmp.Diff([]string{"disk-grown", "disk-ok"}, session("mount "+d.dev+" "+mnt+" && sh check.sh && sh prepare.sh >/dev/null && sh check.sh")); diff != "" {
+		t.Errorf("after the disk grew (-want, +got):\n%s", diff)
+	}
+	cases := map[string]struct {
+		words []string
+		want  string
+	}{
+		"NoDisk":    {},
+		"Ok":        {words: []string{"abc", "disk-ok"}},
+		"Grown":     {words: []string{"disk-grown"}, want: "the data disk /dev/x grew: its filesystem is to grow"},
+		"Unmounted": {words: []string{"disk-unmounted"}, want: "the data disk /dev/x is not mounted at the node's directory"},
+		"Silent":    {words: []string{"abc"}, want: "the data disk /dev/x is not mounted at the node's directory"},
+	}
+	for name, tc := range cases {
+		dev := "/dev/x"
+		if name == "NoDisk" {
+			dev = ""
+		}
+		if diff := cmp.Diff(tc.want, Drift(dev, tc.words)); diff != "" {
+			t.Errorf("%s: Drift (-want, +got):\n%s", name, diff)
+		}
+	}
+}

@@ -300,12 +300,19 @@ func (r *role) Restart(ctx context.Context, h host.Host) error {
 // Drifted compares mongod.conf and the keyfile with the spec and checks
 // that mongod runs.
 func (r *role) Drifted(ctx context.Context, h host.Host) (string, error) {
-	st, err := h.Run(ctx, "check drift", fmt.Sprintf("cat %s %s 2>/dev/null | sha256sum | cut -d' ' -f1; %s && echo mongod-up; true",
-		host.Quote(r.dir("mongod.conf")), host.Quote(r.dir("keyfile")), host.Alive(r.dir("pids", "mongod.pid"))))
+	check := ""
+	if r.s.DataDisk != "" {
+		check = disk.Check(r.s.DataDisk, r.s.BaseDir) + ";"
+	}
+	st, err := h.Run(ctx, "check drift", fmt.Sprintf("cat %s %s 2>/dev/null | sha256sum | cut -d' ' -f1; %s && echo mongod-up; %s true",
+		host.Quote(r.dir("mongod.conf")), host.Quote(r.dir("keyfile")), host.Alive(r.dir("pids", "mongod.pid")), check))
 	if err != nil {
 		return "", err
 	}
 	lines := strings.Fields(st.Stdout)
+	if d := disk.Drift(r.s.DataDisk, lines); d != "" {
+		return d, nil
+	}
 	switch {
 	case len(lines) == 0 || lines[0] != r.ConfigSum():
 		return "mongod.conf or the keyfile differs from the desired configuration", nil

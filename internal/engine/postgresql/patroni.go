@@ -269,6 +269,15 @@ postgresql:
 		n.AdminUser, strconv.Quote(n.AdminPassword), strconv.Quote(n.ReplicationPassword), n.hba()))
 }
 
+// diskCheck is the data disk's drift check followed by ";", or nothing
+// without a data disk.
+func diskCheck(device, dir string) string {
+	if device == "" {
+		return ""
+	}
+	return disk.Check(device, dir) + ";"
+}
+
 // writeFiles writes files only postgres reads, in a stable order.
 func writeFiles(ctx context.Context, c host.Host, files map[string][]byte) error {
 	paths := make([]string, 0, len(files))
@@ -523,12 +532,15 @@ func (n Node) ConfigSum() string {
 // configuration file changed outside, or a service is not running.
 func Drifted(ctx context.Context, c host.Host, n Node) (string, error) {
 	st, err := c.Run(ctx, "check drift", fmt.Sprintf(
-		"sha256sum %s 2>/dev/null | cut -d' ' -f1; %s && echo etcd-up; %s && echo patroni-up; %s && echo sentinel-up; true",
-		host.Quote(n.dir("patroni.yml")), host.Alive(n.dir("pids", "etcd.pid")), host.Alive(n.dir("pids", "patroni.pid")), host.Alive(n.dir("pids", "sentinel.pid"))))
+		"sha256sum %s 2>/dev/null | cut -d' ' -f1; %s && echo etcd-up; %s && echo patroni-up; %s && echo sentinel-up; %s true",
+		host.Quote(n.dir("patroni.yml")), host.Alive(n.dir("pids", "etcd.pid")), host.Alive(n.dir("pids", "patroni.pid")), host.Alive(n.dir("pids", "sentinel.pid")), diskCheck(n.DataDisk, n.BaseDir)))
 	if err != nil {
 		return "", err
 	}
 	lines := strings.Fields(st.Stdout)
+	if d := disk.Drift(n.DataDisk, lines); d != "" {
+		return d, nil
+	}
 	has := func(s string) bool {
 		for _, l := range lines {
 			if l == s {

@@ -328,12 +328,19 @@ func (r *role) Restart(ctx context.Context, h host.Host) error {
 
 // Drifted compares mssql.conf and the secrets file and checks the service.
 func (r *role) Drifted(ctx context.Context, h host.Host) (string, error) {
-	st, err := h.Run(ctx, "check drift", fmt.Sprintf("cat %s %s 2>/dev/null | sha256sum | cut -d' ' -f1; systemctl is-active --quiet mssql-server && echo mssql-up; true",
-		confFile, host.Quote(r.dir("mssql.env"))))
+	check := ""
+	if r.s.DataDisk != "" {
+		check = disk.Check(r.s.DataDisk, r.s.BaseDir) + ";"
+	}
+	st, err := h.Run(ctx, "check drift", fmt.Sprintf("cat %s %s 2>/dev/null | sha256sum | cut -d' ' -f1; systemctl is-active --quiet mssql-server && echo mssql-up; %s true",
+		confFile, host.Quote(r.dir("mssql.env")), check))
 	if err != nil {
 		return "", err
 	}
 	lines := strings.Fields(st.Stdout)
+	if d := disk.Drift(r.s.DataDisk, lines); d != "" {
+		return d, nil
+	}
 	switch {
 	case len(lines) == 0 || lines[0] != r.ConfigSum():
 		return "mssql.conf or the node's secrets file differs from the desired configuration", nil
