@@ -128,6 +128,10 @@ func TestCreate(t *testing.T) {
 		"GrantOnUnknownDatabase": {spec: with("databases", []any{map[string]any{"name": "orders"}}, "users", []any{map[string]any{"name": "app", "grants": []any{map[string]any{"database": "billing", "privilege": "owner"}}}}), wantErr: "spec.users[].grants[].database must name a database listed in spec.databases"},
 		"BadUserName":            {spec: with("users", []any{map[string]any{"name": "App;DROP"}}), wantErr: "spec.users[0].name in body should match"},
 		"MissingSize":            {spec: with("size", nil), wantErr: "spec.size: Required value"},
+		"CronMinute61":           {spec: with("backup", map[string]any{"schedule": "61 2 * * *"}), wantErr: "spec.backup.schedule must be a cron expression of 5 fields"},
+		"CronFourFields":         {spec: with("backup", map[string]any{"schedule": "0 2 * *"}), wantErr: "spec.backup.schedule must be a cron expression of 5 fields"},
+		"CronSteps":              {spec: with("backup", map[string]any{"schedule": "*/15 1-5,22 * * 1-5"})},
+		"CronMacro":              {spec: with("backup", map[string]any{"schedule": "@daily"})},
 		"NameTooLong":            {name: "a-name-that-is-far-too-long-for-a-vm-hostname-x", spec: base(), wantErr: "metadata.name must be a DNS label of at most 40 characters"},
 		"NameStartsWithDigit":    {name: "1orders", spec: base(), wantErr: "metadata.name must be a DNS label of at most 40 characters"},
 	}
