@@ -111,6 +111,9 @@ func (p *plan) compose(desired map[resource.Name]*fnv1.Resource) (Status, error)
 		st.Phase, st.Message = PhaseProvisioning, fmt.Sprintf("%d of %d virtual machines ready", vmsReady, p.tier.Nodes)
 	case !clusterReady && !roll.active:
 		st.Phase, st.Message = PhaseInstalling, fmt.Sprintf("%d of %d %s nodes ready", nodesReady, p.tier.Nodes, p.engine.Name)
+		if why := p.nodeProblem(); why != "" {
+			st.Message += "; " + why
+		}
 	case roll.active:
 		st.Phase, st.Message = PhaseUpdating, roll.message
 	case usersReady < len(p.spec.Users) || dbsReady < len(p.spec.Databases):
@@ -302,6 +305,25 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 		Spec:       dbv1alpha1.DatabaseNodeSpec{ManagedResourceSpec: spec, ForProvider: params},
 	}
 	return p.from(node, dbv1alpha1.SchemeGroupVersion.String(), dbv1alpha1.DatabaseNodeKind)
+}
+
+// nodeProblem is the first node's reason for failing to sync, if any:
+// what the provider says it cannot do (a restore it cannot serve, a data
+// disk it refuses), so the XDatabase's status says why it is not coming up.
+func (p *plan) nodeProblem() string {
+	for i := range p.tier.Nodes {
+		o, ok := p.observed[nodeKey(i)]
+		if !ok {
+			continue
+		}
+		for _, c := range o.list("status", "conditions") {
+			f := c.GetStructValue().GetFields()
+			if f["type"].GetStringValue() == "Synced" && f["status"].GetStringValue() == "False" {
+				return nodeName(p.name, i) + ": " + f["message"].GetStringValue()
+			}
+		}
+	}
+	return ""
 }
 
 // dataDisk is the node's data disk at the device its VM reports, if any.

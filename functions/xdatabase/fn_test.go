@@ -268,3 +268,18 @@ func structpbNumber(i int) []byte {
 	b, _ := structpb.NewNumberValue(float64(i)).MarshalJSON()
 	return b
 }
+
+// TestNodeProblemInStatus: what a node cannot do reaches the XDatabase's
+// status message, so the app team sees why it is not coming up.
+func TestNodeProblemInStatus(t *testing.T) {
+	spec := `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere", "restore": {"fromDatabase": "ghost"}}`
+	why := "create failed: spec.forProvider.restoreFrom.cluster: ghost has no finished backup in its repository (empty): back it up first, or restore from another database"
+	observed := merge(vmsReady(1, 2, 4096), observedState{string(nodeKey(0)): `{"apiVersion": "db.m.quorum.dev/v1alpha1", "kind": "DatabaseNode",
+		"metadata": {"name": "orders-0", "namespace": "team-a", "generation": 1}, "spec": {"forProvider": {"version": "15"}},
+		"status": {"conditions": [{"type": "Synced", "status": "False", "reason": "ReconcileError", "message": "` + why + `", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}`})
+	got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(testInput), Observed: observed.state(spec)})
+	msg := got.GetDesired().GetComposite().GetResource().GetFields()["status"].GetStructValue().GetFields()["message"].GetStringValue()
+	if diff := cmp.Diff("0 of 1 postgresql nodes ready; orders-0: "+why, msg); diff != "" {
+		t.Errorf("status message (-want, +got):\n%s", diff)
+	}
+}

@@ -1,6 +1,7 @@
 package postgresql
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -286,4 +287,57 @@ func ParseInfo(out []byte, stanza string) (RepoInfo, error) {
 func ExpireBackup(ctx context.Context, h host.Host, n Node, label string) error {
 	_, err := h.Run(ctx, "expire backup "+label, n.pgbackrest("--set="+host.Quote(label)+" expire"))
 	return err
+}
+
+// checkRestoreSource reads the source's repository before a cluster is
+// formed from it, so that a restore that cannot be served says why at once
+// instead of Patroni's bootstrap failing over and over.
+func checkRestoreSource(ctx context.Context, h host.Host, n Node) error {
+	st, err := h.Run(ctx, "check restore source", fmt.Sprintf("test -f %s && echo formed && exit 0; %s",
+		host.Quote(n.dir("data", "PG_VERSION")), asPostgres(fmt.Sprintf("pgbackrest --config=%s --stanza=%s --output=json info", host.Quote(n.restoreConf()), n.Restore.Cluster))))
+	if err != nil {
+		return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot read the backups of %s: %w", n.Restore.Cluster, err)
+	}
+	if strings.TrimSpace(st.Stdout) == "formed" {
+		return nil
+	}
+	info, err := ParseInfo([]byte(st.Stdout), n.Restore.Cluster)
+	if err != nil {
+		return fmt.Errorf("spec.forProvider.restoreFrom.repository: %w", err)
+	}
+	return RestorableFrom(info, *n.Restore, time.Now())
+}
+
+// RestorableFrom says why a restore cannot be served from a repository
+// holding info, naming the field to change, or nil.
+func RestorableFrom(info RepoInfo, r node.Restore, now time.Time) error {
+	var sets []BackupSet
+	for _, s := range info.Sets {
+		if !s.Error && !s.Finished.IsZero() {
+			sets = append(sets, s)
+		}
+	}
+	if len(sets) == 0 {
+		return fmt.Errorf("spec.forProvider.restoreFrom.cluster: %s has no finished backup in its repository (%s): back it up first, or restore from another database", r.Cluster, cmp.Or(info.Status, "empty"))
+	}
+	if r.Backup != "" {
+		found := false
+		labels := make([]string, len(sets))
+		for i, s := range sets {
+			labels[i] = s.Label
+			found = found || s.Label == r.Backup
+		}
+		if !found {
+			return fmt.Errorf("spec.forProvider.restoreFrom.backup: %s is not a finished backup of %s: use one of %s", r.Backup, r.Cluster, strings.Join(labels, ", "))
+		}
+	}
+	if !r.Target.IsZero() {
+		if r.Target.After(now) {
+			return fmt.Errorf("spec.forProvider.restoreFrom.pointInTime: %s is in the future: give a time that has passed", r.Target.UTC().Format(time.RFC3339))
+		}
+		if first := sets[0].Finished; r.Target.Before(first) {
+			return fmt.Errorf("spec.forProvider.restoreFrom.pointInTime: %s is before the first backup of %s ended (%s): give a later time", r.Target.UTC().Format(time.RFC3339), r.Cluster, first.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package postgresql
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -54,6 +55,41 @@ func TestRepositoryConfig(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantFiles, files); diff != "" {
 				t.Errorf("files (-want, +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRestorableFrom(t *testing.T) {
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	now := at("2026-12-03T12:00:00Z")
+	sets := RepoInfo{Status: "ok", Sets: []BackupSet{
+		{Label: "20261203-100000F", Finished: at("2026-12-03T10:01:00Z")},
+		{Label: "20261203-110000F_20261203-110500D", Finished: at("2026-12-03T11:06:00Z")},
+		{Label: "20261203-113000F", Error: true, Finished: at("2026-12-03T11:31:00Z")},
+	}}
+	cases := map[string]struct {
+		info RepoInfo
+		r    node.Restore
+		want string
+	}{
+		"Latest":        {info: sets, r: node.Restore{Cluster: "orders"}},
+		"NamedSet":      {info: sets, r: node.Restore{Cluster: "orders", Backup: "20261203-100000F"}},
+		"PointInTime":   {info: sets, r: node.Restore{Cluster: "orders", Target: at("2026-12-03T10:30:00Z")}},
+		"NeverBackedUp": {info: RepoInfo{Status: "error (missing stanza path)"}, r: node.Restore{Cluster: "ghost"}, want: "spec.forProvider.restoreFrom.cluster: ghost has no finished backup in its repository (error (missing stanza path)): back it up first, or restore from another database"},
+		"OnlyFailed":    {info: RepoInfo{Sets: sets.Sets[2:]}, r: node.Restore{Cluster: "orders"}, want: "spec.forProvider.restoreFrom.cluster: orders has no finished backup in its repository (empty): back it up first, or restore from another database"},
+		"UnknownSet":    {info: sets, r: node.Restore{Cluster: "orders", Backup: "20261203-113000F"}, want: "spec.forProvider.restoreFrom.backup: 20261203-113000F is not a finished backup of orders: use one of 20261203-100000F, 20261203-110000F_20261203-110500D"},
+		"Future":        {info: sets, r: node.Restore{Cluster: "orders", Target: at("2026-12-04T00:00:00Z")}, want: "spec.forProvider.restoreFrom.pointInTime: 2026-12-04T00:00:00Z is in the future: give a time that has passed"},
+		"BeforeFirst":   {info: sets, r: node.Restore{Cluster: "orders", Target: at("2026-12-03T09:00:00Z")}, want: "spec.forProvider.restoreFrom.pointInTime: 2026-12-03T09:00:00Z is before the first backup of orders ended (2026-12-03T10:01:00Z): give a later time"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := ""
+			if err := RestorableFrom(tc.info, tc.r, now); err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("RestorableFrom (-want, +got):\n%s", diff)
 			}
 		})
 	}

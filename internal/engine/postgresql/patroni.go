@@ -385,6 +385,9 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 		if err := writeFiles(ctx, c, n.repoFiles(&n.Restore.Repo, "restore-")); err != nil {
 			return err
 		}
+		if err := checkRestoreSource(ctx, c, n); err != nil {
+			return err
+		}
 	}
 	changed, err := c.WriteFile(ctx, n.dir("patroni.yml"), n.PatroniConfig(), 0o600, "postgres:postgres")
 	if err != nil {
