@@ -292,7 +292,7 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 	}
 	if p.tier.Backups {
 		params.Backup = p.backupRepository(p.name)
-		params.Backup.RetentionFull = p.spec.Backup.RetentionDays
+		params.Backup.RetentionDays = p.spec.Backup.RetentionDays
 		params.Backup.SkipFinalBackup = p.spec.SkipFinalBackup
 	}
 	if r := p.spec.Restore; r != nil {

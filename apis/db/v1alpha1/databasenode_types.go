@@ -84,6 +84,11 @@ type BackupRepository struct {
 	// +optional
 	// +kubebuilder:default=7
 	RetentionFull int32 `json:"retentionFull,omitempty"`
+	// RetentionDays keeps every full backup younger than this many days
+	// (and what restoring them needs), in place of a count: PostgreSQL.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	RetentionDays int32 `json:"retentionDays,omitempty"`
 
 	// SkipFinalBackup deletes the cluster's primary without first taking a
 	// full backup of it. By default deleting the primary's node takes one,

@@ -185,7 +185,7 @@ func restoreSource(ctx context.Context, kube client.Client, dn *dbv1alpha1.Datab
 // repository resolves a repository's credentials. A relative filesystem
 // path is taken under the provider's node base directory.
 func repository(ctx context.Context, kube client.Client, namespace string, b *dbv1alpha1.BackupRepository, field string) (*node.BackupRepo, error) {
-	r := &node.BackupRepo{Type: b.Type, Path: b.Path, Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, RetentionFull: int(b.RetentionFull), SkipFinal: b.SkipFinalBackup}
+	r := &node.BackupRepo{Type: b.Type, Path: b.Path, Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, RetentionFull: int(b.RetentionFull), RetentionDays: int(b.RetentionDays), SkipFinal: b.SkipFinalBackup}
 	if (r.Type == "filesystem" || r.Type == "") && !path.IsAbs(r.Path) {
 		r.Path = path.Join(BaseDir, r.Path)
 	}

@@ -74,6 +74,8 @@ type BackupRepo struct {
 	Region   string
 	// RetentionFull is how many full backups are kept.
 	RetentionFull int
+	// RetentionDays, when set, keeps full backups by age instead.
+	RetentionDays int
 	// SkipFinal: no full backup when the primary's node is deleted.
 	SkipFinal bool
 	// Credentials of the store (for s3: key and secret; azure: account and

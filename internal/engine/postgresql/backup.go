@@ -90,7 +90,12 @@ func (n Node) pgBackRestConfig(r *node.BackupRepo, stanza, prefix string) []byte
 		b.WriteString("repo1-type=posix\n")
 	}
 	fmt.Fprintf(&b, "repo1-path=%s\n", r.Path)
-	if r.RetentionFull > 0 {
+	switch {
+	case r.RetentionDays > 0:
+		// Days, as the XDatabase's retentionDays says: every full backup
+		// younger than that is kept, with the WAL to restore it.
+		fmt.Fprintf(&b, "repo1-retention-full-type=time\nrepo1-retention-full=%d\n", r.RetentionDays)
+	case r.RetentionFull > 0:
 		fmt.Fprintf(&b, "repo1-retention-full=%d\n", r.RetentionFull)
 	}
 	// Hosts may share /tmp and /var/log (the local datacenter): keep locks,

@@ -22,14 +22,14 @@ func TestRepositoryConfig(t *testing.T) {
 		wantFiles []string
 	}{
 		"PrivateS3": {
-			repo: node.BackupRepo{Type: "s3", Bucket: "b", Endpoint: "10.77.0.1:9000", Region: "us-east-1", Path: "/xdatabase/ns/db", Credentials: creds},
+			repo: node.BackupRepo{Type: "s3", Bucket: "b", Endpoint: "10.77.0.1:9000", Region: "us-east-1", Path: "/xdatabase/ns/db", Credentials: creds, RetentionFull: 7, RetentionDays: 14},
 			wantLines: []string{"repo1-type=s3", "repo1-s3-bucket=b", "repo1-s3-endpoint=10.77.0.1", "repo1-s3-region=us-east-1", "repo1-s3-key=AK", "repo1-s3-key-secret=SK",
-				"repo1-s3-uri-style=path", "repo1-storage-port=9000", "repo1-storage-ca-file=/q/n/s3-ca.crt", "repo1-path=/xdatabase/ns/db"},
+				"repo1-s3-uri-style=path", "repo1-storage-port=9000", "repo1-storage-ca-file=/q/n/s3-ca.crt", "repo1-path=/xdatabase/ns/db", "repo1-retention-full-type=time", "repo1-retention-full=14"},
 			wantFiles: []string{"/q/n/s3-ca.crt"},
 		},
 		"AmazonS3": {
-			repo:      node.BackupRepo{Type: "s3", Bucket: "b", Region: "eu-west-1", Path: "/p", Credentials: map[string]string{"accessKeyID": "AK", "secretAccessKey": "SK"}},
-			wantLines: []string{"repo1-type=s3", "repo1-s3-bucket=b", "repo1-s3-endpoint=s3.eu-west-1.amazonaws.com", "repo1-s3-region=eu-west-1", "repo1-s3-key=AK", "repo1-s3-key-secret=SK", "repo1-path=/p"},
+			repo:      node.BackupRepo{Type: "s3", Bucket: "b", Region: "eu-west-1", Path: "/p", Credentials: map[string]string{"accessKeyID": "AK", "secretAccessKey": "SK"}, RetentionFull: 7},
+			wantLines: []string{"repo1-type=s3", "repo1-s3-bucket=b", "repo1-s3-endpoint=s3.eu-west-1.amazonaws.com", "repo1-s3-region=eu-west-1", "repo1-s3-key=AK", "repo1-s3-key-secret=SK", "repo1-path=/p", "repo1-retention-full=7"},
 		},
 		"GCS": {
 			repo:      node.BackupRepo{Type: "gcs", Bucket: "b", Path: "/p", Credentials: map[string]string{"key.json": "{}"}},
@@ -42,7 +42,7 @@ func TestRepositoryConfig(t *testing.T) {
 			n := Node{Cluster: "db", BaseDir: "/q/n", Port: 5432, AdminUser: "postgres", Backup: &tc.repo}
 			var got []string
 			for _, l := range strings.Split(string(n.PgBackRestConfig()), "\n") {
-				if strings.HasPrefix(l, "repo1-") && !strings.HasPrefix(l, "repo1-retention") {
+				if strings.HasPrefix(l, "repo1-") {
 					got = append(got, l)
 				}
 			}
