@@ -187,7 +187,7 @@ func (r *role) installScript() string {
 	v := r.series()
 	return fmt.Sprintf(`set -e
 if command -v mongod >/dev/null && command -v mongosh >/dev/null; then exit 0; fi
-if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "MongoDB %[1]s (mongod and mongosh) not installed, and this host shares its filesystem with others (local datacenter): install it on the machine itself" >&2; exit 1; fi
+if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "MongoDB %[1]s (mongod and mongosh) not installed, and this host shares its binaries (/usr) with other hosts (local datacenter): install it on the machine itself" >&2; exit 1; fi
 . /etc/os-release
 case " $ID $ID_LIKE " in
   *" debian "*|*" ubuntu "*)

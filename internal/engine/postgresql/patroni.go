@@ -308,7 +308,7 @@ func (n Node) installScript() string {
 	m := n.major()
 	return fmt.Sprintf(`set -e
 if { test -x %[1]s/postgres || test -x /usr/pgsql-%[2]s/bin/postgres; } && command -v patroni >/dev/null && command -v etcd >/dev/null && command -v curl >/dev/null && command -v pkill >/dev/null; then exit 0; fi
-if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "PostgreSQL %[2]s, Patroni and etcd not installed, and this host shares its filesystem with others (local datacenter): install it on the machine itself" >&2; exit 1; fi
+if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "PostgreSQL %[2]s, Patroni and etcd not installed, and this host shares its binaries (/usr) with other hosts (local datacenter): install it on the machine itself" >&2; exit 1; fi
 . /etc/os-release
 case " $ID $ID_LIKE " in
   *" debian "*|*" ubuntu "*)

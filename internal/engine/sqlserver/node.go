@@ -210,7 +210,7 @@ func (r *role) installScript() string {
 	v := cmp.Or(r.s.Version, "2022")
 	return fmt.Sprintf(`set -e
 if test -x /opt/mssql/bin/sqlservr && test -x %[2]s; then exit 0; fi
-if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "SQL Server %[1]s (mssql-server and mssql-tools18) not installed, and this host shares its filesystem with others (local datacenter): install it on the machine itself" >&2; exit 1; fi
+if [ -n "${QUORUM_SHARED_HOST:-}" ]; then echo "SQL Server %[1]s (mssql-server and mssql-tools18) not installed, and this host shares its binaries (/usr) with other hosts (local datacenter): install it on the machine itself" >&2; exit 1; fi
 . /etc/os-release
 case " $ID $ID_LIKE " in
   *" ubuntu "*)
