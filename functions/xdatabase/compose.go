@@ -291,14 +291,14 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 		RestartRequest:         n.RestartRequest,
 	}
 	if p.tier.Backups {
-		params.Backup = p.backupRepository(p.name)
+		params.Backup = p.backupRepository(p.name, p.incarnationDir())
 		params.Backup.RetentionDays = p.spec.Backup.RetentionDays
 		params.Backup.SkipFinalBackup = p.spec.SkipFinalBackup
 	}
 	if r := p.spec.Restore; r != nil {
 		// The source's repository is where the function put it when it
 		// composed the source, so a deleted source is still found.
-		params.RestoreFrom = &dbv1alpha1.RestoreSource{Cluster: r.FromDatabase, Repository: *p.backupRepository(r.FromDatabase), Backup: r.Backup, PointInTime: p.restoreTime}
+		params.RestoreFrom = &dbv1alpha1.RestoreSource{Cluster: r.FromDatabase, Repository: *p.backupRepository(r.FromDatabase, ""), Backup: r.Backup, PointInTime: p.restoreTime}
 	}
 	node := &dbv1alpha1.DatabaseNode{
 		ObjectMeta: p.meta(nodeName(p.name, i), "node"),
@@ -334,18 +334,29 @@ func dataDisk(device string) *dbv1alpha1.DataDisk {
 	return &dbv1alpha1.DataDisk{DevicePath: device}
 }
 
+// incarnationDir is the last segment of this XDatabase's own repository
+// path, for engines whose repositories are bound to one cluster: its UID.
+func (p *plan) incarnationDir() string {
+	if !p.engine.RepositoryPerIncarnation || p.incarnation == "" {
+		return ""
+	}
+	return "/" + p.incarnation
+}
+
 // backupRepository is where the backups of the XDatabase named name, in
-// this namespace, go.
-func (p *plan) backupRepository(name string) *dbv1alpha1.BackupRepository {
+// this namespace, go: <path>/<namespace>/<name>, then incarnation (empty,
+// or "/" and a segment). A restore names the source without incarnation:
+// the provider finds the source's repositories under it.
+func (p *plan) backupRepository(name, incarnation string) *dbv1alpha1.BackupRepository {
 	r, ok := p.in.BackupRepository[p.spec.Platform]
 	if !ok {
 		// A relative path is taken by the provider under its node base
 		// directory. A filesystem repository is for single hosts and tests:
 		// HA clusters in production need one all nodes reach (s3, azure,
 		// gcs), set per platform in the function's input.
-		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "backup/" + p.namespace + "/" + name}
+		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "backup/" + p.namespace + "/" + name + incarnation}
 	}
-	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + name, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region}
+	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + name + incarnation, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region}
 	if r.CredentialsSecretName != "" {
 		out.CredentialsSecretRef = &dbv1alpha1.RepositoryCredentialsReference{Name: r.CredentialsSecretName, Namespace: r.CredentialsSecretNamespace}
 	}

@@ -86,6 +86,9 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 	}
 
 	p, err := newPlan(input.in, input.catalog, nameOf(xr.str("metadata", "name"), labels), namespaceOf(xr.str("metadata", "namespace"), labels), spec, prev, observed)
+	if p != nil {
+		p.incarnation = xr.str("metadata", "uid")
+	}
 	if err != nil {
 		response.Fatal(rsp, err)
 		return rsp, nil
@@ -172,6 +175,9 @@ type plan struct {
 	arena arena
 	// restoreTime is spec.restore.pointInTime, parsed.
 	restoreTime *metav1.Time
+	// incarnation tells this XDatabase from a deleted one of the same name:
+	// its UID.
+	incarnation string
 }
 
 func newPlan(in *v1alpha1.Input, cat v1alpha1.Catalog, name, namespace string, spec Spec, prev Status, observed map[resource.Name]obs) (*plan, error) {

@@ -34,7 +34,7 @@ func xdb(spec string) *fnv1.Resource {
 	return &fnv1.Resource{Resource: resource.MustStructJSON(`{
 		"apiVersion": "platform.quorum.dev/v1alpha1",
 		"kind": "XDatabase",
-		"metadata": {"name": "orders", "namespace": "team-a"},
+		"metadata": {"name": "orders", "namespace": "team-a", "uid": "8d1f3c2a-5b7e-4f7a-9c1d-2e3f4a5b6c7d"},
 		"spec": ` + spec + `
 	}`)}
 }

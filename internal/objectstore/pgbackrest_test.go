@@ -55,7 +55,7 @@ repo1-s3-uri-style=path
 repo1-storage-ca-file=%s
 repo1-s3-key=%s
 repo1-s3-key-secret=%s
-repo1-path=/team-a/db
+repo1-path=/team-a/db/incarnation-1
 lock-path=%s/lock
 log-path=%s/log
 log-level-console=warn
@@ -108,6 +108,12 @@ pg1-port=5499
 	ls, err := run("pgbackrest", "--config="+own, "repo-ls", "--recurse", "archive/db")
 	if err != nil || !strings.Contains(ls, ".lz4") && !strings.Contains(ls, ".gz") {
 		t.Fatalf("repo-ls shows no archived WAL: %v: %s", err, ls)
+	}
+	// The directory above a repository lists it as a path (restores find a
+	// source's incarnations so).
+	ls, err = run("pgbackrest", "--config="+own, "--repo1-path=/team-a/db", "--output=json", "repo-ls")
+	if err != nil || !strings.Contains(ls, `"incarnation-1":{"type":"path"}`) {
+		t.Errorf("repo-ls of the parent does not list the repository as a path: %v: %s", err, ls)
 	}
 	if out, err := run("pgbackrest", "--config="+foreign, "--stanza=db", "info"); err == nil && strings.Contains(out, "full backup") {
 		t.Errorf("a key without access to the prefix read the backups: %s", out)

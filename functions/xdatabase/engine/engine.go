@@ -21,6 +21,12 @@ type Engine struct {
 	AdminUser string
 	// ReplicaSet is true when clients must name the cluster (MongoDB).
 	ReplicaSet bool
+	// RepositoryPerIncarnation is true when the backup tool binds a
+	// repository to one cluster's identity (pgBackRest's stanza records the
+	// system identifier): a database re-created under a deleted one's name
+	// gets a repository of its own, next to the old one, which stays
+	// restorable.
+	RepositoryPerIncarnation bool
 }
 
 var registry = map[string]Engine{}

@@ -162,7 +162,7 @@ func backupRepo(ctx context.Context, kube client.Client, dn *dbv1alpha1.Database
 	if b == nil {
 		return nil, nil
 	}
-	return repository(ctx, kube, dn.Namespace, b, "spec.forProvider.backup")
+	return repository(ctx, kube, dn.Namespace, dn.Spec.ForProvider.Cluster.Name, b, "spec.forProvider.backup")
 }
 
 // restoreSource is the backup the node's cluster is formed from, if any.
@@ -171,7 +171,7 @@ func restoreSource(ctx context.Context, kube client.Client, dn *dbv1alpha1.Datab
 	if r == nil {
 		return nil, nil
 	}
-	repo, err := repository(ctx, kube, dn.Namespace, &r.Repository, "spec.forProvider.restoreFrom.repository")
+	repo, err := repository(ctx, kube, dn.Namespace, r.Cluster, &r.Repository, "spec.forProvider.restoreFrom.repository")
 	if err != nil {
 		return nil, err
 	}
@@ -184,13 +184,13 @@ func restoreSource(ctx context.Context, kube client.Client, dn *dbv1alpha1.Datab
 
 // repository resolves a repository's credentials. A relative filesystem
 // path is taken under the provider's node base directory.
-func repository(ctx context.Context, kube client.Client, namespace string, b *dbv1alpha1.BackupRepository, field string) (*node.BackupRepo, error) {
+func repository(ctx context.Context, kube client.Client, namespace, cluster string, b *dbv1alpha1.BackupRepository, field string) (*node.BackupRepo, error) {
 	r := &node.BackupRepo{Type: b.Type, Path: b.Path, Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, RetentionFull: int(b.RetentionFull), RetentionDays: int(b.RetentionDays), SkipFinal: b.SkipFinalBackup}
 	if (r.Type == "filesystem" || r.Type == "") && !path.IsAbs(r.Path) {
 		r.Path = path.Join(BaseDir, r.Path)
 	}
 	if ref := b.CredentialsSecretRef; ref != nil {
-		ns, err := credentialsNamespace(namespace, b, field)
+		ns, err := credentialsNamespace(namespace, cluster, b, field)
 		if err != nil {
 			return nil, err
 		}
@@ -215,15 +215,23 @@ var PlatformNamespace = "crossplane-system"
 // platform's store credentials in the provider's namespace only for a
 // repository under its own namespace's prefix: no tenant can point them at
 // another tenant's backups.
-func credentialsNamespace(namespace string, b *dbv1alpha1.BackupRepository, field string) (string, error) {
+func credentialsNamespace(namespace, cluster string, b *dbv1alpha1.BackupRepository, field string) (string, error) {
 	ref := b.CredentialsSecretRef
 	switch ref.Namespace {
 	case "", namespace:
 		return namespace, nil
 	case PlatformNamespace:
 		clean := path.Clean("/" + b.Path)
-		if b.Type == "filesystem" || clean != "/"+strings.TrimPrefix(b.Path, "/") || path.Base(path.Dir(clean)) != namespace {
-			return "", fmt.Errorf("%s.path %q must end in /%s/<cluster> to use the platform's credentials in %s: a repository with them reaches this namespace's backups only", field, b.Path, namespace, PlatformNamespace)
+		seg := strings.Split(clean, "/")
+		// <prefix>/<namespace>/<cluster>, or one incarnation below it.
+		ok := false
+		for _, n := range []int{2, 3} {
+			if i := len(seg) - n; i >= 1 && seg[i] == namespace && seg[i+1] == cluster {
+				ok = true
+			}
+		}
+		if b.Type == "filesystem" || clean != "/"+strings.TrimPrefix(b.Path, "/") || !ok {
+			return "", fmt.Errorf("%s.path %q must end in /%s/%s (or one segment below it) to use the platform's credentials in %s: a repository with them reaches this namespace's backups only", field, b.Path, namespace, cluster, PlatformNamespace)
 		}
 		return PlatformNamespace, nil
 	default:

@@ -18,19 +18,22 @@ func TestCredentialsNamespace(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		"Own":         {reason: "a Secret in the resource's namespace", repo: repo("s3", "/x/team-a/orders", ""), want: "team-a"},
-		"OwnNamed":    {reason: "the resource's namespace named", repo: repo("s3", "/x/team-a/orders", "team-a"), want: "team-a"},
-		"Platform":    {reason: "the platform's credentials for this namespace's prefix", repo: repo("s3", "/xdatabase/team-a/orders", "crossplane-system"), want: "crossplane-system"},
-		"Relative":    {reason: "the prefix read the same without a leading slash", repo: repo("s3", "xdatabase/team-a/orders", "crossplane-system"), want: "crossplane-system"},
-		"OtherPrefix": {reason: "the platform's credentials pointed at another tenant's backups", repo: repo("s3", "/xdatabase/team-b/orders", "crossplane-system"), wantErr: true},
-		"Traversal":   {reason: "a path that climbs out of its prefix", repo: repo("s3", "/xdatabase/team-b/orders/../../team-a/x/..", "crossplane-system"), wantErr: true},
-		"Unclean":     {reason: "a path whose segments are not literal", repo: repo("s3", "/xdatabase/team-b/../team-a/orders", "crossplane-system"), wantErr: true},
-		"Filesystem":  {reason: "the platform's credentials for a node-local repository", repo: repo("filesystem", "/xdatabase/team-a/orders", "crossplane-system"), wantErr: true},
-		"Foreign":     {reason: "another tenant's Secret", repo: repo("s3", "/x/team-a/orders", "team-b"), wantErr: true},
+		"Own":          {reason: "a Secret in the resource's namespace", repo: repo("s3", "/x/team-a/orders", ""), want: "team-a"},
+		"OwnNamed":     {reason: "the resource's namespace named", repo: repo("s3", "/x/team-a/orders", "team-a"), want: "team-a"},
+		"Platform":     {reason: "the platform's credentials for this namespace's prefix", repo: repo("s3", "/xdatabase/team-a/orders", "crossplane-system"), want: "crossplane-system"},
+		"Incarnation":  {reason: "one incarnation below the cluster's prefix", repo: repo("s3", "/xdatabase/team-a/orders/8d1f3c2a", "crossplane-system"), want: "crossplane-system"},
+		"TwoBelow":     {reason: "deeper than one incarnation", repo: repo("s3", "/xdatabase/team-a/orders/x/y", "crossplane-system"), wantErr: true},
+		"OtherCluster": {reason: "another cluster's prefix in the same namespace", repo: repo("s3", "/xdatabase/team-a/billing", "crossplane-system"), wantErr: true},
+		"Relative":     {reason: "the prefix read the same without a leading slash", repo: repo("s3", "xdatabase/team-a/orders", "crossplane-system"), want: "crossplane-system"},
+		"OtherPrefix":  {reason: "the platform's credentials pointed at another tenant's backups", repo: repo("s3", "/xdatabase/team-b/orders", "crossplane-system"), wantErr: true},
+		"Traversal":    {reason: "a path that climbs out of its prefix", repo: repo("s3", "/xdatabase/team-b/orders/../../team-a/x/..", "crossplane-system"), wantErr: true},
+		"Unclean":      {reason: "a path whose segments are not literal", repo: repo("s3", "/xdatabase/team-b/../team-a/orders", "crossplane-system"), wantErr: true},
+		"Filesystem":   {reason: "the platform's credentials for a node-local repository", repo: repo("filesystem", "/xdatabase/team-a/orders", "crossplane-system"), wantErr: true},
+		"Foreign":      {reason: "another tenant's Secret", repo: repo("s3", "/x/team-a/orders", "team-b"), wantErr: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := credentialsNamespace("team-a", tc.repo, "spec.forProvider.backup")
+			got, err := credentialsNamespace("team-a", "orders", tc.repo, "spec.forProvider.backup")
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("%s: error %v, want error %v", tc.reason, err, tc.wantErr)
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ func (n Node) PgBackRestConfig() []byte {
 	if n.Backup == nil {
 		return nil
 	}
-	return n.pgBackRestConfig(n.Backup, n.Cluster, "")
+	return n.pgBackRestConfig(n.Backup, n.Cluster, "", true)
 }
 
 // RestoreConfig renders the configuration a restore reads the source
@@ -36,7 +37,19 @@ func (n Node) RestoreConfig() []byte {
 	if n.Restore == nil {
 		return nil
 	}
-	return n.pgBackRestConfig(&n.Restore.Repo, n.Restore.Cluster, "restore-")
+	// Without repo1-path: the restore's repository is one of the source's
+	// incarnations under its path, found before the cluster is formed and
+	// written to restoreInclude (pgbackrest --config-include-path).
+	return n.pgBackRestConfig(&n.Restore.Repo, n.Restore.Cluster, "restore-", false)
+}
+
+// restoreInclude holds repository.conf, the repo1-path of the incarnation
+// a restore reads.
+func (n Node) restoreInclude() string { return n.dir("pgbackrest-restore.d") }
+
+// restoreArgs are the options every pgBackRest command of a restore takes.
+func (n Node) restoreArgs() string {
+	return "--config=" + n.restoreConf() + " --config-include-path=" + n.restoreInclude() + " --stanza=" + n.Restore.Cluster
 }
 
 func (n Node) restoreConf() string { return n.dir("pgbackrest-restore.conf") }
@@ -55,7 +68,7 @@ func (n Node) repoFiles(r *node.BackupRepo, prefix string) map[string][]byte {
 	return files
 }
 
-func (n Node) pgBackRestConfig(r *node.BackupRepo, stanza, prefix string) []byte {
+func (n Node) pgBackRestConfig(r *node.BackupRepo, stanza, prefix string, withPath bool) []byte {
 	var b strings.Builder
 	b.WriteString("# Written by Quorum. Changes are reverted.\n[global]\n")
 	switch r.Type {
@@ -89,7 +102,9 @@ func (n Node) pgBackRestConfig(r *node.BackupRepo, stanza, prefix string) []byte
 	default:
 		b.WriteString("repo1-type=posix\n")
 	}
-	fmt.Fprintf(&b, "repo1-path=%s\n", r.Path)
+	if withPath {
+		fmt.Fprintf(&b, "repo1-path=%s\n", r.Path)
+	}
 	switch {
 	case r.RetentionDays > 0:
 		// Days, as the XDatabase's retentionDays says: every full backup
@@ -121,9 +136,9 @@ func (n Node) bootstrapMethod() string {
 	if r == nil {
 		return ""
 	}
-	args := []string{"pgbackrest", "--config=" + n.restoreConf(), "--stanza=" + r.Cluster}
+	args := append([]string{"pgbackrest"}, strings.Fields(n.restoreArgs())...)
 	recovery := map[string]string{
-		"restore_command": fmt.Sprintf("pgbackrest --config=%s --stanza=%s archive-get %%f \"%%p\"", n.restoreConf(), r.Cluster),
+		"restore_command": fmt.Sprintf("pgbackrest %s archive-get %%f \"%%p\"", n.restoreArgs()),
 	}
 	if r.Backup != "" {
 		args = append(args, "--set="+r.Backup)
@@ -294,23 +309,103 @@ func ExpireBackup(ctx context.Context, h host.Host, n Node, label string) error 
 	return err
 }
 
-// checkRestoreSource reads the source's repository before a cluster is
-// formed from it, so that a restore that cannot be served says why at once
-// instead of Patroni's bootstrap failing over and over.
-func checkRestoreSource(ctx context.Context, h host.Host, n Node) error {
-	st, err := h.Run(ctx, "check restore source", fmt.Sprintf("test -f %s && echo formed && exit 0; %s",
-		host.Quote(n.dir("data", "PG_VERSION")), asPostgres(fmt.Sprintf("pgbackrest --config=%s --stanza=%s --output=json info", host.Quote(n.restoreConf()), n.Restore.Cluster))))
+// resolveRestoreSource finds, before a cluster is formed from it, which of
+// the source's repositories the restore reads: the source's path holds one
+// repository per incarnation of a database of that name (or, written
+// before incarnations, the repository itself). It takes the one holding
+// the named set, else the one with the newest set finished by the point in
+// time, else the one with the newest set, writes its path to
+// restoreInclude, and says why a restore that cannot be served cannot be,
+// naming the field, instead of Patroni's bootstrap failing over and over.
+func resolveRestoreSource(ctx context.Context, h host.Host, n Node) error {
+	r := n.Restore
+	formed, err := h.Run(ctx, "check restore source", fmt.Sprintf("test -f %s && echo formed; true", host.Quote(n.dir("data", "PG_VERSION"))))
 	if err != nil {
-		return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot read the backups of %s: %w", n.Restore.Cluster, err)
+		return err
 	}
-	if strings.TrimSpace(st.Stdout) == "formed" {
+	if strings.TrimSpace(formed.Stdout) == "formed" {
 		return nil
 	}
-	info, err := ParseInfo([]byte(st.Stdout), n.Restore.Cluster)
+	base := "pgbackrest --config=" + host.Quote(n.restoreConf())
+	ls, err := h.Run(ctx, "list restore source", asPostgres(base+" --repo1-path="+host.Quote(r.Repo.Path)+" --output=json repo-ls"))
 	if err != nil {
-		return fmt.Errorf("spec.forProvider.restoreFrom.repository: %w", err)
+		return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot list the backups of %s: %w", r.Cluster, err)
 	}
-	return RestorableFrom(info, *n.Restore, time.Now())
+	var entries map[string]struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal([]byte(ls.Stdout), &entries); err != nil {
+		return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot read the listing of %s: %w", r.Repo.Path, err)
+	}
+	var candidates []string
+	if _, ok := entries["backup"]; ok {
+		candidates = []string{r.Repo.Path}
+	} else {
+		for name, e := range entries {
+			if e.Type == "path" && name != "." {
+				candidates = append(candidates, path.Join(r.Repo.Path, name))
+			}
+		}
+		sort.Strings(candidates)
+	}
+	infos := map[string]RepoInfo{}
+	for _, c := range candidates {
+		st, err := h.Run(ctx, "read restore source", asPostgres(base+" --repo1-path="+host.Quote(c)+" --stanza="+r.Cluster+" --output=json info"))
+		if err != nil {
+			return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot read the backups of %s in %s: %w", r.Cluster, c, err)
+		}
+		if infos[c], err = ParseInfo([]byte(st.Stdout), r.Cluster); err != nil {
+			return fmt.Errorf("spec.forProvider.restoreFrom.repository: %w", err)
+		}
+	}
+	chosen := ChooseIncarnation(infos, *r)
+	if chosen == "" {
+		// Say why with every set of every incarnation in view.
+		all := RepoInfo{}
+		for _, c := range candidates {
+			all.Sets = append(all.Sets, infos[c].Sets...)
+			all.Status = cmp.Or(all.Status, infos[c].Status)
+		}
+		sort.Slice(all.Sets, func(i, j int) bool { return all.Sets[i].Finished.Before(all.Sets[j].Finished) })
+		if err := RestorableFrom(all, *r, time.Now()); err != nil {
+			return err
+		}
+		return fmt.Errorf("spec.forProvider.restoreFrom: no repository of %s under %s can serve this restore", r.Cluster, r.Repo.Path)
+	}
+	if err := RestorableFrom(infos[chosen], *r, time.Now()); err != nil {
+		return err
+	}
+	_, err = h.Run(ctx, "choose restore source", fmt.Sprintf("set -e; mkdir -p %[1]s; printf '[global]\\nrepo1-path=%%s\\n' %[2]s > %[1]s/repository.conf; chown -R postgres:postgres %[1]s",
+		host.Quote(n.restoreInclude()), host.Quote(chosen)))
+	return err
+}
+
+// ChooseIncarnation picks the repository a restore reads among the
+// source's incarnations (their paths and contents): the one holding the
+// named set; else the one whose newest successful set finished last
+// (by the point in time, when there is one). "" when none fits.
+func ChooseIncarnation(infos map[string]RepoInfo, r node.Restore) string {
+	best, bestAt := "", time.Time{}
+	for p, info := range infos {
+		for _, s := range info.Sets {
+			if s.Error || s.Finished.IsZero() {
+				continue
+			}
+			if r.Backup != "" {
+				if s.Label == r.Backup {
+					return p
+				}
+				continue
+			}
+			if !r.Target.IsZero() && s.Finished.After(r.Target) {
+				continue
+			}
+			if best == "" || s.Finished.After(bestAt) {
+				best, bestAt = p, s.Finished
+			}
+		}
+	}
+	return best
 }
 
 // RestorableFrom says why a restore cannot be served from a repository

@@ -94,3 +94,30 @@ func TestRestorableFrom(t *testing.T) {
 		})
 	}
 }
+
+func TestChooseIncarnation(t *testing.T) {
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	infos := map[string]RepoInfo{
+		"/x/ns/orders/old": {Sets: []BackupSet{{Label: "20261201-100000F", Finished: at("2026-12-01T10:01:00Z")}, {Label: "20261201-180000F", Finished: at("2026-12-01T18:01:00Z")}}},
+		"/x/ns/orders/new": {Sets: []BackupSet{{Label: "20261202-090000F", Finished: at("2026-12-02T09:01:00Z")}, {Label: "20261203-090000F", Error: true, Finished: at("2026-12-03T09:01:00Z")}}},
+		"/x/ns/orders/bad": {Status: "error (missing stanza path)"},
+	}
+	cases := map[string]struct {
+		r    node.Restore
+		want string
+	}{
+		"Newest":           {r: node.Restore{}, want: "/x/ns/orders/new"},
+		"NamedOldSet":      {r: node.Restore{Backup: "20261201-100000F"}, want: "/x/ns/orders/old"},
+		"NamedFailedSet":   {r: node.Restore{Backup: "20261203-090000F"}, want: ""},
+		"TimeInOldLife":    {r: node.Restore{Target: at("2026-12-01T20:00:00Z")}, want: "/x/ns/orders/old"},
+		"TimeInNewLife":    {r: node.Restore{Target: at("2026-12-02T12:00:00Z")}, want: "/x/ns/orders/new"},
+		"TimeBeforeAnySet": {r: node.Restore{Target: at("2026-11-30T00:00:00Z")}, want: ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, ChooseIncarnation(infos, tc.r)); diff != "" {
+				t.Errorf("ChooseIncarnation (-want, +got):\n%s", diff)
+			}
+		})
+	}
+}

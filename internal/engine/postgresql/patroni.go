@@ -385,7 +385,7 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 		if err := writeFiles(ctx, c, n.repoFiles(&n.Restore.Repo, "restore-")); err != nil {
 			return err
 		}
-		if err := checkRestoreSource(ctx, c, n); err != nil {
+		if err := resolveRestoreSource(ctx, c, n); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ func init() {
 			"random_page_cost", "statement_timeout", "idle_in_transaction_session_timeout",
 			"log_min_duration_statement", "log_statement", "default_statistics_target", "timezone",
 		},
-		AdminUser: "quorum_admin",
+		AdminUser:                "quorum_admin",
+		RepositoryPerIncarnation: true,
 	})
 }
