@@ -16,6 +16,7 @@ import (
 	"github.com/quorumdb/quorum/internal/cloud/azure"
 	"github.com/quorumdb/quorum/internal/cloud/azure/azurefake"
 	"github.com/quorumdb/quorum/internal/cloud/cloudtest"
+	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 )
 
 const subnet = "/subscriptions/sub-1/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/db"
@@ -80,7 +81,7 @@ func TestLifecycle(t *testing.T) {
 	if diff := cmp.Diff([]string{"GET virtualMachines", "PUT networkInterfaces", "GET operation", "GET networkInterfaces", "PUT virtualMachines", "GET operation", "GET virtualMachines"}, f.Calls()[:7]); diff != "" {
 		t.Errorf("create's ARM calls: -want, +got:\n%s", diff)
 	}
-	if diff := cmp.Diff([]azurefake.VM{{Name: "orders-0", Address: "10.20.0.5", Running: true, CustomData: m.UserData}}, f.VMs()); diff != "" {
+	if diff := cmp.Diff([]azurefake.VM{{Name: "orders-0", Address: "10.20.0.5", Running: true, CustomData: m.UserData, Disks: []fakeapi.Disk{{Path: "/dev/disk/azure/scsi1/lun0", SizeGiB: 50}}}}, f.VMs()); diff != "" {
 		t.Errorf("the fake's VMs (custom data as sent): -want, +got:\n%s", diff)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
 	"github.com/quorumdb/quorum/internal/cloud/cloudtest"
+	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 	"github.com/quorumdb/quorum/internal/cloud/gcp"
 	"github.com/quorumdb/quorum/internal/cloud/gcp/gcpfake"
 )
@@ -88,7 +89,7 @@ func TestLifecycle(t *testing.T) {
 	if in.Labels["quorum_dev_database"] != "orders" || in.MachineType != "zones/europe-west1-b/machineTypes/n2-highmem-2" {
 		t.Errorf("instance not built as asked: labels %v machineType %s", in.Labels, in.MachineType)
 	}
-	if diff := cmp.Diff([]gcpfake.VM{{Name: "orders-0", Zone: "europe-west1-b", Address: "10.10.0.5", Running: true, UserData: m.UserData}}, f.VMs()); diff != "" {
+	if diff := cmp.Diff([]gcpfake.VM{{Name: "orders-0", Zone: "europe-west1-b", Address: "10.10.0.5", Running: true, UserData: m.UserData, Disks: []fakeapi.Disk{{Path: "/dev/disk/by-id/google-data", SizeGiB: 50}}}}, f.VMs()); diff != "" {
 		t.Errorf("the fake's VMs: -want, +got:\n%s", diff)
 	}
 
