@@ -1,6 +1,7 @@
 package xdatabase
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -348,15 +349,15 @@ func (p *plan) incarnationDir() string {
 // or "/" and a segment). A restore names the source without incarnation:
 // the provider finds the source's repositories under it.
 func (p *plan) backupRepository(name, incarnation string) *dbv1alpha1.BackupRepository {
-	r, ok := p.in.BackupRepository[p.spec.Platform]
-	if !ok {
-		// A relative path is taken by the provider under its node base
-		// directory. A filesystem repository is for single hosts and tests:
-		// HA clusters in production need one all nodes reach (s3, azure,
-		// gcs), set per platform in the function's input.
-		return &dbv1alpha1.BackupRepository{Type: "filesystem", Path: "backup/" + p.namespace + "/" + name + incarnation}
+	// Present: newPlan refuses a database with backups on a platform
+	// without a repository.
+	r := p.in.BackupRepository[p.spec.Platform]
+	base := r.Path
+	if (r.Type == "filesystem" || r.Type == "") && base == "" {
+		// Relative: the provider takes it under the node's base directory.
+		base = "backup"
 	}
-	out := &dbv1alpha1.BackupRepository{Type: r.Type, Path: r.Path + "/" + p.namespace + "/" + name + incarnation, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region}
+	out := &dbv1alpha1.BackupRepository{Type: cmp.Or(r.Type, "filesystem"), Path: base + "/" + p.namespace + "/" + name + incarnation, Bucket: r.Bucket, Endpoint: r.Endpoint, Region: r.Region}
 	if r.CredentialsSecretName != "" {
 		out.CredentialsSecretRef = &dbv1alpha1.RepositoryCredentialsReference{Name: r.CredentialsSecretName, Namespace: r.CredentialsSecretNamespace}
 	}

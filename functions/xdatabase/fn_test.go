@@ -27,7 +27,12 @@ const testInput = `{
 	"addressPool": {"cidr": "10.77.0.0/24", "first": "10.77.0.16", "last": "10.77.0.31", "gateway": "10.77.0.1", "network": "VM Network"},
 	"vsphere": {"template": "debian-12", "datacenter": "DC0", "cluster": "DC0_C0", "datastore": "LocalDS_0"},
 	"azure": {"resourceGroup": "rg-db", "location": "westeurope", "image": "Debian:debian-12:12:latest", "zones": ["1", "2", "3"]},
-	"gcp": {"image": "projects/debian-cloud/global/images/family/debian-12", "zones": ["europe-west1-b", "europe-west1-c", "europe-west1-d"]}
+	"gcp": {"image": "projects/debian-cloud/global/images/family/debian-12", "zones": ["europe-west1-b", "europe-west1-c", "europe-west1-d"]},
+	"backupRepository": {
+		"vsphere": {"type": "s3", "bucket": "backups", "path": "/xdatabase", "endpoint": "10.77.0.1:9000", "region": "us-east-1", "credentialsSecretName": "backup-s3", "credentialsSecretNamespace": "crossplane-system"},
+		"azure": {"type": "azure", "bucket": "backups", "path": "/xdatabase", "credentialsSecretName": "backup-azure", "credentialsSecretNamespace": "crossplane-system"},
+		"gcp": {"type": "filesystem"}
+	}
 }`
 
 func xdb(spec string) *fnv1.Resource {
@@ -91,6 +96,12 @@ func TestRunFunctionFatal(t *testing.T) {
 			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.40", "network": "n"}, "catalog": {"tiers": {"critical": {"nodes": 3, "replication": "sync", "backups": true, "antiAffinity": true, "engines": ["postgresql"]}}}}`,
 			spec:   `{"engine": "mongodb", "version": "7.0", "tier": "critical", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
 			want:   fatal(`spec.tier "critical" is not offered for mongodb: it is offered for postgresql`),
+		},
+		"NoRepository": {
+			reason: "A tier with backups on a platform whose repository the input does not name is refused, never sent to each node's own disk.",
+			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.40", "network": "n"}, "vsphere": {"template": "t"}}`,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "ha", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
+			want:   fatal(`the Composition's function input has no backupRepository for vsphere, which tier ha (or a restore) needs: set backupRepository.vsphere to an object store every node reaches (s3, azure or gcs), or type filesystem for single hosts that keep their backups on their own disk`),
 		},
 		"VSphereWithoutTemplate": {
 			reason: "A vSphere database needs the vsphere section of the function input.",

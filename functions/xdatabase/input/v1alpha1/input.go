@@ -39,8 +39,9 @@ type Input struct {
 	GCP *GCPDefaults `json:"gcp,omitempty"`
 
 	// BackupRepository where nodes archive WAL and write backups, per
-	// platform name. Missing means backups go to a filesystem repository on
-	// the nodes (only for tests and the local platform).
+	// platform name: an object store every node reaches. A database with
+	// backups on a platform without one is refused; type filesystem (a
+	// directory on each node) is only for single hosts.
 	// +optional
 	BackupRepository map[string]BackupRepository `json:"backupRepository,omitempty"`
 
