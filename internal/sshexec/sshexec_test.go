@@ -26,7 +26,7 @@ func guest(t *testing.T) (Target, guestkeys.Keys) {
 		t.Skipf("local datacenter unavailable: %v", err)
 	}
 	ctx := context.Background()
-	dc := &localdc.DC{Prefix: "qs", Gateway: netip.MustParsePrefix("10.78.0.1/24"), Dir: t.TempDir()}
+	dc := &localdc.DC{Prefix: "qs", Gateway: netip.MustParsePrefix("10.78.0.1/24"), Dir: t.TempDir(), Isolated: true}
 	if err := dc.Up(ctx); err != nil {
 		t.Fatal(err)
 	}

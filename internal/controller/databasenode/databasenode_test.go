@@ -43,7 +43,9 @@ func TestSingleNodeLifecycle(t *testing.T) {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "quorum-dn-")
 	_ = os.Chmod(dir, 0o755)
-	dc := &localdc.DC{Prefix: "qn", Gateway: netip.MustParsePrefix("10.80.0.1/24"), Dir: filepath.Join(dir, "dc")}
+	// The guest is a machine of its own: the node's files are in its own
+	// /var/lib, out of this test's sight but over SSH.
+	dc := &localdc.DC{Prefix: "qn", Gateway: netip.MustParsePrefix("10.80.0.1/24"), Dir: filepath.Join(dir, "dc"), Isolated: true}
 	if err := dc.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,8 @@ func TestSingleNodeLifecycle(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				logs, _ := exec.Command("sh", "-c", "tail -n 30 "+filepath.Join(BaseDir, ns, "db", "db-0", "log")+"/*").CombinedOutput()
+				pid, _ := os.ReadFile(dc.PIDFile("db-0"))
+				logs, _ := exec.Command("nsenter", "-t", strings.TrimSpace(string(pid)), "-m", "--", "sh", "-c", "tail -n 30 "+filepath.Join(BaseDir, ns, "db", "db-0", "log")+"/*").CombinedOutput()
 				t.Fatalf("%s: not available after 60s: %+v, %v, %+v\n%s", what, dn.Status.AtProvider, err, dn.GetCondition(xpv2.TypeReady), logs)
 			}
 			time.Sleep(300 * time.Millisecond)

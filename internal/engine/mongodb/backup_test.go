@@ -3,6 +3,7 @@ package mongodb
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/quorumdb/quorum/internal/engine/host/hosttest"
 	"github.com/quorumdb/quorum/internal/engine/node"
+	"github.com/quorumdb/quorum/internal/objectstore/objectstoretest"
 )
 
 // mongodump and mongorestore are not installed here (MongoDB's tools are
@@ -70,10 +72,34 @@ func TestBackupCommands(t *testing.T) {
 		t.Errorf("incremental: %v", err)
 	}
 
-	s.Backup.Type = "s3"
+	// An S3-compatible store: the set is uploaded with curl, the key read
+	// from a root-only file, never on a command line or in the script.
+	s.Backup = &node.BackupRepo{Type: "s3", Endpoint: "10.77.0.1:9000", Bucket: "backups", Path: "/xdatabase/team/orders", RetentionFull: 7,
+		Credentials: map[string]string{"accessKeyID": "AK", "secretAccessKey": `S"K\1`, "ca.crt": "CA"}}
 	r, _ = NewRole(s)
-	if err := r.(node.Backuper).StartBackup(context.Background(), h, "full", "uid-3"); err == nil || !strings.Contains(err.Error(), "filesystem repository") {
-		t.Errorf("s3 repository: %v", err)
+	h = hosttest.New()
+	if err := r.(node.Backuper).StartBackup(context.Background(), h, "full", "uid-3"); err != nil {
+		t.Fatalf("s3 repository: %v", err)
+	}
+	if diff := cmp.Diff("# Written by Quorum.\nuser = \"AK:S\\\"K\\\\1\"\n", string(h.Files[base+"/s3.curlrc"])); diff != "" {
+		t.Errorf("s3.curlrc: -want +got:\n%s", diff)
+	}
+	if !strings.Contains(strings.Join(h.Log, "\n"), "write "+base+"/s3.curlrc 600 root:root") {
+		t.Errorf("s3.curlrc is not root's alone: %v", h.Log)
+	}
+	script = string(h.Files[base+"/backup/backup.sh"])
+	for _, w := range []string{"S3URL='https://10.77.0.1:9000/backups'", "-K '" + base + "/s3.curlrc' --cacert '" + base + "/s3-ca.crt' --aws-sigv4 'aws:amz:us-east-1:s3'", `s3put "$f" "$S3URL/xdatabase/team/orders/`, "SET='" + base + "/backup/sets/"} {
+		if !strings.Contains(script, w) {
+			t.Errorf("backup script lacks %q:\n%s", w, script)
+		}
+	}
+	if h.InCommands(`S"K`) || strings.Contains(script, `S"K`) {
+		t.Error("the store's secret reached a command line or script")
+	}
+	s.Backup.Type = "azure"
+	r, _ = NewRole(s)
+	if err := r.(node.Backuper).StartBackup(context.Background(), h, "full", "uid-4"); err == nil || !strings.Contains(err.Error(), "MongoDB backups go to an S3-compatible store") {
+		t.Errorf("azure repository: %v", err)
 	}
 	s.Backup = nil
 	s.Restore = &node.Restore{Cluster: "old", Repo: node.BackupRepo{Type: "filesystem", Path: "/srv/backup/team/old"}, Target: time.Now()}
@@ -181,5 +207,64 @@ func TestRestart(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"run stop mongod for a restart", "run start mongod", "run wait for mongod"}, h.Log); diff != "" {
 		t.Errorf("restart steps: -want +got:\n%s", diff)
+	}
+}
+
+// TestBackupAndRestoreThroughStore: the same cycle with the repository in
+// a real object store, reached with curl: the final backup is uploaded and
+// found there by its annotation, a new replica set on another node
+// downloads the newest successful set and replays it, once.
+func TestBackupAndRestoreThroughStore(t *testing.T) {
+	ctx := context.Background()
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("curl is required under CI")
+		}
+		t.Skip("curl is missing")
+	}
+	h, log := standIns(t)
+	store := objectstoretest.Serve(t, t.TempDir(), "127.0.0.1")
+	repo := node.BackupRepo{Type: "s3", Endpoint: store.Endpoint, Bucket: objectstoretest.Bucket, Path: "/xdatabase/team-a/old", Credentials: store.Credentials()}
+	s := spec(true)
+	s.BaseDir = t.TempDir()
+	s.Backup = &repo
+	r, err := NewRole(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	for deadline := time.Now().Add(20 * time.Second); !done && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if done, err = r.(node.FinalBackuper).FinalBackup(ctx, h, "final/uid-s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !done {
+		t.Fatal("final backup not in the store after 20s")
+	}
+	info, err := r.(node.Backuper).Backups(ctx, h)
+	if err != nil || len(info.Sets) != 1 || info.Sets[0].Annotation != "final/uid-s" || info.Sets[0].Error {
+		t.Fatalf("store: %+v %v", info, err)
+	}
+
+	n := spec(true)
+	n.Cluster, n.BaseDir = "new", t.TempDir()
+	n.Restore = &node.Restore{Cluster: "old", Repo: repo}
+	nr, err := NewRole(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nr.(*role).writeStoreFiles(ctx, h, &n.Restore.Repo, "restore-"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := h.Run(ctx, "restore from backup", nr.(*role).RestoreScript()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(log) //nolint:gosec // Test file.
+	restores := strings.Count(string(b), "mongorestore ")
+	archive := n.BaseDir + "/restore/sets/" + info.Sets[0].Label + "/dump.archive"
+	if got, _ := os.ReadFile(archive); restores != 1 || string(got) != "archive\n" { //nolint:gosec // Test file.
+		t.Errorf("mongorestore ran %d times; downloaded archive %q", restores, got)
 	}
 }

@@ -269,6 +269,9 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 		return nil, err
 	}
 	if r.s.Restore != nil {
+		if err := r.writeStoreFiles(ctx, h, &r.s.Restore.Repo, "restore-"); err != nil {
+			return nil, err
+		}
 		if err := r.writeToolConfig(ctx, h); err != nil {
 			return nil, err
 		}

@@ -2,23 +2,22 @@ package postgresql
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
 
 // TestBackups runs pgBackRest for real on a three-node Patroni cluster with
-// a shared filesystem repository: WAL is archived, a full backup and then an
+// a repository in the object store: WAL is archived, a full backup and then an
 // incremental one are taken on the primary in the background, each found in
 // the repository by its annotation with its LSN and WAL range.
 func TestBackups(t *testing.T) {
 	tc := newClusterWith(t, "sync", func(base string, n *Node) {
-		n.Backup = &node.BackupRepo{Type: "filesystem", Path: filepath.Join(base, "repo"), RetentionFull: 2}
+		r := s3Repo(base, "/repo")
+		n.Backup = &r
 	})
 	primary := tc.waitHealthy(t, 90*time.Second)
 	var pn Node

@@ -173,8 +173,7 @@ func TestFailover(t *testing.T) {
 	stop()
 	if recovered == 0 {
 		for _, n := range tc.nodes {
-			b, _ := os.ReadFile(n.BaseDir + "/log/patroni.out")
-			t.Logf("%s patroni.out tail: %s", n.Name, tailStr(string(b), 2500))
+			t.Logf("%s patroni.out tail: %s", n.Name, tailStr(guestFile(tc.dc, n.Name, n.BaseDir+"/log/patroni.out"), 2500))
 		}
 		t.Fatal("no write was acknowledged within 60s of killing the primary")
 	}

@@ -52,10 +52,14 @@ func newClusterWith(t testing.TB, replication string, adjust func(base string, n
 		t.Fatal(err)
 	}
 	_ = os.Chmod(base, 0o755) // postgres must traverse it.
-	dc := &localdc.DC{Prefix: "qp", Gateway: netip.MustParsePrefix("10.79.0.1/24"), Dir: filepath.Join(base, "dc")}
+	// Guests are machines of their own: their own /tmp (where node
+	// directories are), nothing of base in view; repositories are in the
+	// object store on the gateway.
+	dc := &localdc.DC{Prefix: "qp", Gateway: netip.MustParsePrefix("10.79.0.1/24"), Dir: filepath.Join(base, "dc"), Isolated: true, Hide: []string{base}}
 	if err := dc.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
+	startStore(t, base, dc.Gateway.Addr().String())
 	t.Cleanup(func() {
 		if err := dc.Teardown(context.Background()); err != nil {
 			t.Errorf("teardown: %v", err)
@@ -179,8 +183,7 @@ func (tc *testCluster) dumpLogs(t testing.TB) {
 	t.Helper()
 	for _, n := range tc.nodes {
 		for _, f := range []string{"patroni.log", "patroni.out", "sentinel.log"} {
-			b, _ := os.ReadFile(filepath.Join(n.BaseDir, "log", f))
-			t.Logf("%s %s tail:\n%s", n.Name, f, tailStr(string(b), 3000))
+			t.Logf("%s %s tail:\n%s", n.Name, f, tailStr(guestFile(tc.dc, n.Name, filepath.Join(n.BaseDir, "log", f)), 3000))
 		}
 	}
 }

@@ -3,7 +3,6 @@ package postgresql
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ import (
 func TestPointInTimeRestore(t *testing.T) {
 	ctx := context.Background()
 	repo := func(base, cluster string) node.BackupRepo {
-		return node.BackupRepo{Type: "filesystem", Path: filepath.Join(base, "repo", cluster), RetentionFull: 2}
+		return s3Repo(base, "/repo/"+cluster)
 	}
 	src := newClusterWith(t, "sync", func(base string, n *Node) {
 		r := repo(base, n.Cluster)
