@@ -16,6 +16,7 @@ import (
 
 	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 	"github.com/quorumdb/quorum/internal/objectstore"
+	"github.com/quorumdb/quorum/internal/objectstore/scopedkey"
 )
 
 // The object store every platform's backups go to, as the Composition's
@@ -28,12 +29,17 @@ const (
 	// BackupBucket holds every database's repository, under
 	// <namespace>/<database>.
 	BackupBucket = "quorum-backups"
-	// BackupCredentialsSecret, in crossplane-system, holds the nodes' key
-	// to the store and its CA: app teams cannot read it.
+	// BackupCredentialsSecret, in crossplane-system, holds the root secret
+	// the provider derives each repository's own key from, and the store's
+	// CA: app teams cannot read it, and no node ever gets the root.
 	BackupCredentialsSecret = "quorum-backup-s3"
+	// ObjectStoreAdminSecret, in crossplane-system, holds the platform's
+	// key to the whole store (operators and tests list repositories with it).
+	ObjectStoreAdminSecret = "quorum-objectstore-admin"
 )
 
 func (p *Platform) objectStoreDir() string { return filepath.Join(p.StateDir, "objectstore") }
+func (p *Platform) scopeRootFile() string  { return filepath.Join(p.objectStoreDir(), "scope-root") }
 
 // ObjectStoreKey is the platform's key to the store (tests list
 // repositories with it).
@@ -67,6 +73,9 @@ func (p *Platform) startObjectStore(ctx context.Context, _ *State) error {
 	if err := os.WriteFile(filepath.Join(p.objectStoreDir(), "keys.json"), keys, 0o600); err != nil {
 		return err
 	}
+	if err := os.WriteFile(p.scopeRootFile(), []byte(fakeapi.Random(32)), 0o600); err != nil {
+		return err
+	}
 	return p.startWriting(ctx, process{Name: "objectstore", Path: p.bin("quorum-objectstore"), Args: []string{
 		"--listen=" + objectStoreAddr.String(),
 		"--tls-cert=" + filepath.Join(p.pki(), "objectstore.crt"),
@@ -74,10 +83,13 @@ func (p *Platform) startObjectStore(ctx context.Context, _ *State) error {
 		"--db=" + filepath.Join(p.objectStoreDir(), "objects.db"),
 		"--keys=" + filepath.Join(p.objectStoreDir(), "keys.json"),
 		"--bucket=" + BackupBucket,
+		"--scope-root-file=" + p.scopeRootFile(),
 	}}, "the object store", func() error { return waitTCP(objectStoreAddr.String(), 0) })
 }
 
-// backupCredentials writes the Secret the nodes reach the store with.
+// backupCredentials writes the Secrets of the store: the nodes' (a root
+// secret the provider derives each repository's key from) and the
+// platform's own key.
 func (p *Platform) backupCredentials(ctx context.Context, kube client.Client) error {
 	k, err := p.ObjectStoreKey()
 	if err != nil {
@@ -87,11 +99,18 @@ func (p *Platform) backupCredentials(ctx context.Context, kube client.Client) er
 	if err != nil {
 		return err
 	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: xpNamespace, Name: BackupCredentialsSecret}, Data: map[string][]byte{
-		"accessKeyID": []byte(k.ID), "secretAccessKey": []byte(k.Secret), "ca.crt": ca.Cert,
-	}}
-	if err := kube.Create(ctx, sec); err != nil && !kerrors.IsAlreadyExists(err) {
-		return fmt.Errorf("cannot create the backup credentials Secret: %w", err)
+	root, err := os.ReadFile(p.scopeRootFile())
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string]map[string][]byte{
+		BackupCredentialsSecret: {scopedkey.SecretKey: root, "ca.crt": ca.Cert},
+		ObjectStoreAdminSecret:  {"accessKeyID": []byte(k.ID), "secretAccessKey": []byte(k.Secret), "ca.crt": ca.Cert},
+	} {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: xpNamespace, Name: name}, Data: data}
+		if err := kube.Create(ctx, sec); err != nil && !kerrors.IsAlreadyExists(err) {
+			return fmt.Errorf("cannot create the Secret %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,9 @@ type cli struct {
 	DB      string   `required:"" help:"bbolt file holding the objects (created when missing)."`
 	Keys    string   `required:"" help:"JSON file with the access keys ([{id, secret, prefixes}])."`
 	Bucket  []string `help:"Buckets to create when missing."`
+	// Keys derived from it reach one prefix each (scopedkey): the provider
+	// gives each database node its repository's own.
+	ScopeRootFile string `help:"File holding the root secret scoped keys are derived from (optional)."`
 }
 
 func (c *cli) Run() error {
@@ -52,6 +56,13 @@ func (c *cli) Run() error {
 		return err
 	}
 	defer s.Close() //nolint:errcheck // Closed on the way out.
+	if c.ScopeRootFile != "" {
+		root, err := os.ReadFile(c.ScopeRootFile)
+		if err != nil {
+			return err
+		}
+		s.AdmitScopedKeys(strings.TrimSpace(string(root)))
+	}
 	for _, bk := range c.Bucket {
 		if err := s.CreateBucket(bk); err != nil {
 			return fmt.Errorf("cannot create bucket %s: %w", bk, err)

@@ -26,6 +26,8 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/quorumdb/quorum/internal/objectstore/scopedkey"
 )
 
 // Key is an access key and what it may reach.
@@ -45,10 +47,13 @@ const MaxSkew = 15 * time.Minute
 // Server is an S3 endpoint.
 type Server struct {
 	keys map[string]Key
-	s3   http.Handler
-	now  func() time.Time
-	db   *s3bolt.Backend
-	file *bolt.DB
+	// scopeRoot, when set, also admits keys derived from it for one prefix
+	// (scopedkey).
+	scopeRoot string
+	s3        http.Handler
+	now       func() time.Time
+	db        *s3bolt.Backend
+	file      *bolt.DB
 }
 
 // Open serves the objects kept in the bbolt file at path (created when
@@ -67,6 +72,32 @@ func Open(path string, keys []Key) (*Server, error) {
 	// pgBackRest's repo1-s3-uri-style=path asks.
 	s.s3 = gofakes3.New(db, gofakes3.WithTimeSkewLimit(MaxSkew), gofakes3.WithoutVersioning()).Server()
 	return s, nil
+}
+
+// AdmitScopedKeys admits keys derived from root for one prefix each
+// (internal/objectstore/scopedkey): the repository keys the provider gives
+// database nodes.
+func (s *Server) AdmitScopedKeys(root string) { s.scopeRoot = root }
+
+// key finds an access key: a configured one, or a scoped key derived from
+// the root secret.
+func (s *Server) key(id string) (Key, bool) {
+	if k, ok := s.keys[id]; ok {
+		return k, true
+	}
+	if s.scopeRoot == "" {
+		return Key{}, false
+	}
+	scope, err := scopedkey.Scope(id)
+	if err != nil {
+		return Key{}, false
+	}
+	bucket, prefix, _ := strings.Cut(scope, "/")
+	gotID, secret := scopedkey.Derive(s.scopeRoot, bucket, prefix)
+	if gotID != id {
+		return Key{}, false
+	}
+	return Key{ID: id, Secret: secret, Prefixes: []string{scope}}, true
 }
 
 // Close closes the database.
@@ -154,7 +185,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Key, string, string
 	if !ok {
 		return Key{}, "AccessDenied", "requests must be signed with AWS Signature Version 4 (Authorization: AWS4-HMAC-SHA256 ...)"
 	}
-	key, ok := s.keys[a.keyID]
+	key, ok := s.key(a.keyID)
 	if !ok {
 		return Key{}, "InvalidAccessKeyId", "the access key does not exist"
 	}

@@ -19,6 +19,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/quorumdb/quorum/internal/objectstore/scopedkey"
 	"github.com/quorumdb/quorum/internal/pki"
 )
 
@@ -181,5 +182,45 @@ func TestPrefixPolicy(t *testing.T) {
 	}
 	if st, _ := do(t, srv, call{key: admin, method: http.MethodGet, path: "/backups/team-b/db/file"}); st != http.StatusOK {
 		t.Errorf("the other tenant's object is gone: GET answered %d", st)
+	}
+}
+
+// TestScopedKeys: a key derived from the root secret for one repository
+// reaches that repository only; a key claiming a scope with a secret not
+// derived from the root is refused, as is any scoped key on a store that
+// does not admit them.
+func TestScopedKeys(t *testing.T) {
+	s, srv := newStore(t)
+	s.AdmitScopedKeys("root-secret-of-the-platform")
+	if st, code := do(t, srv, call{key: admin, method: http.MethodPut, path: "/backups/xdatabase/team-b/billing/x", body: "theirs"}); st != http.StatusOK {
+		t.Fatalf("admin put: %d %s", st, code)
+	}
+	id, secret := scopedkey.Derive("root-secret-of-the-platform", "backups", "/xdatabase/team-a/orders")
+	own := Key{ID: id, Secret: secret}
+	forgedID, _ := scopedkey.Derive("root-secret-of-the-platform", "backups", "/xdatabase/team-b/billing")
+	forged := Key{ID: forgedID, Secret: secret}
+	cases := map[string]struct {
+		call     call
+		wantCode string
+	}{
+		"OwnObject":         {call: call{key: own, method: http.MethodPut, path: "/backups/xdatabase/team-a/orders/uid/archive/x", body: "wal"}},
+		"OwnListing":        {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders%2F"}},
+		"AnotherDatabase":   {call: call{key: own, method: http.MethodGet, path: "/backups/xdatabase/team-b/billing/x"}, wantCode: "AccessDenied"},
+		"SiblingPrefix":     {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders-old%2F"}, wantCode: "AccessDenied"},
+		"TheNamespace":      {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2F"}, wantCode: "AccessDenied"},
+		"ForgedScope":       {call: call{key: forged, method: http.MethodGet, path: "/backups/xdatabase/team-b/billing/x"}, wantCode: "SignatureDoesNotMatch"},
+		"NotScopedNotKnown": {call: call{key: Key{ID: "QS1bm9wZQ", Secret: "x"}, method: http.MethodGet, path: "/backups/x"}, wantCode: "InvalidAccessKeyId"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, code := do(t, srv, tc.call)
+			if diff := cmp.Diff(tc.wantCode, code); diff != "" {
+				t.Errorf("S3 error code (-want, +got):\n%s", diff)
+			}
+		})
+	}
+	s.AdmitScopedKeys("")
+	if _, code := do(t, srv, call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders%2F"}); code != "InvalidAccessKeyId" {
+		t.Errorf("a store that admits no scoped keys answered %q", code)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/engine/node"
+	"github.com/quorumdb/quorum/internal/objectstore/scopedkey"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
 
@@ -202,8 +203,21 @@ func repository(ctx context.Context, kube client.Client, namespace, cluster stri
 		for k, v := range s.Data {
 			r.Credentials[k] = string(v)
 		}
+		scopeCredentials(r)
 	}
 	return r, nil
+}
+
+// scopeCredentials replaces a store's root secret (scopedkey.SecretKey) by
+// the repository's own key, which reaches its prefix only: the node never
+// gets the root.
+func scopeCredentials(r *node.BackupRepo) {
+	root, ok := r.Credentials[scopedkey.SecretKey]
+	if !ok || r.Type != "s3" {
+		return
+	}
+	delete(r.Credentials, scopedkey.SecretKey)
+	r.Credentials["accessKeyID"], r.Credentials["secretAccessKey"] = scopedkey.Derive(root, r.Bucket, r.Path)
 }
 
 // PlatformNamespace is the provider's own namespace: the only one besides

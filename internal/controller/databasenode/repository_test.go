@@ -6,6 +6,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
+	"github.com/quorumdb/quorum/internal/engine/node"
+	"github.com/quorumdb/quorum/internal/objectstore/scopedkey"
 )
 
 func TestCredentialsNamespace(t *testing.T) {
@@ -41,5 +43,25 @@ func TestCredentialsNamespace(t *testing.T) {
 				t.Errorf("%s (-want, +got):\n%s", tc.reason, diff)
 			}
 		})
+	}
+}
+
+// TestScopeCredentials: a node gets its repository's own key, derived from
+// the store's root secret, and never the root.
+func TestScopeCredentials(t *testing.T) {
+	r := &node.BackupRepo{Type: "s3", Bucket: "backups", Path: "/xdatabase/team-a/orders/uid-1", Credentials: map[string]string{scopedkey.SecretKey: "root", "ca.crt": "CA"}}
+	scopeCredentials(r)
+	id, secret := scopedkey.Derive("root", "backups", "/xdatabase/team-a/orders/uid-1")
+	want := map[string]string{"accessKeyID": id, "secretAccessKey": secret, "ca.crt": "CA"}
+	if diff := cmp.Diff(want, r.Credentials); diff != "" {
+		t.Errorf("credentials (-want, +got):\n%s", diff)
+	}
+	if scope, err := scopedkey.Scope(id); err != nil || scope != "backups/xdatabase/team-a/orders/uid-1/" {
+		t.Errorf("the key reaches %q (%v), want the repository only", scope, err)
+	}
+	plain := &node.BackupRepo{Type: "s3", Credentials: map[string]string{"accessKeyID": "AK", "secretAccessKey": "SK"}}
+	scopeCredentials(plain)
+	if diff := cmp.Diff(map[string]string{"accessKeyID": "AK", "secretAccessKey": "SK"}, plain.Credentials); diff != "" {
+		t.Errorf("an access key is kept as given (-want, +got):\n%s", diff)
 	}
 }
