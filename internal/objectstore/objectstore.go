@@ -284,11 +284,26 @@ func allowed(k Key, r *http.Request, body []byte) bool {
 		return false
 	}
 	q := r.URL.Query()
+	// pathItself is the repository's own path without its slash: whether
+	// it exists is pgBackRest's first question (a HEAD of it as a file,
+	// then a listing of its level).
+	pathItself := func(p string) bool {
+		for _, pre := range k.Prefixes {
+			if bucket+"/"+p+"/" == pre {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
 	case object != "":
-		return under(object)
+		return under(object) || r.Method == http.MethodHead && pathItself(object)
 	case r.Method == http.MethodGet && q.Get("prefix") != "":
-		return under(q.Get("prefix"))
+		// The path itself is listed a level at a time only (what
+		// pgBackRest's documented IAM policies allow: "s3:prefix" equal to
+		// the path with "s3:delimiter" /): only names of that level show,
+		// and only those starting with the path's.
+		return under(q.Get("prefix")) || q.Get("delimiter") == "/" && pathItself(q.Get("prefix"))
 	case r.Method == http.MethodPost && q.Has("delete"):
 		d := deleteRequest{}
 		if xml.Unmarshal(body, &d) != nil || len(d.Objects) == 0 {

@@ -207,6 +207,8 @@ func TestScopedKeys(t *testing.T) {
 		"OwnListing":        {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders%2F"}},
 		"AnotherDatabase":   {call: call{key: own, method: http.MethodGet, path: "/backups/xdatabase/team-b/billing/x"}, wantCode: "AccessDenied"},
 		"SiblingPrefix":     {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders-old%2F"}, wantCode: "AccessDenied"},
+		"OwnPathLevel":      {call: call{key: own, method: http.MethodGet, path: "/backups?delimiter=%2F&list-type=2&prefix=xdatabase%2Fteam-a%2Forders"}},
+		"OwnPathAllKeys":    {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders"}, wantCode: "AccessDenied"},
 		"TheNamespace":      {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2F"}, wantCode: "AccessDenied"},
 		"ForgedScope":       {call: call{key: forged, method: http.MethodGet, path: "/backups/xdatabase/team-b/billing/x"}, wantCode: "SignatureDoesNotMatch"},
 		"NotScopedNotKnown": {call: call{key: Key{ID: "QS1bm9wZQ", Secret: "x"}, method: http.MethodGet, path: "/backups/x"}, wantCode: "InvalidAccessKeyId"},

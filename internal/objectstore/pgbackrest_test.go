@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/quorumdb/quorum/internal/objectstore/scopedkey"
 )
 
 // need fails under CI and skips elsewhere when a tool is missing.
@@ -35,7 +37,8 @@ func TestPgBackRest(t *testing.T) {
 	_, err = os.Stat(filepath.Join(bin, "initdb"))
 	need(t, err == nil && os.Geteuid() == 0, "PostgreSQL server binaries and root (to run them as postgres)")
 
-	_, srv := newStore(t)
+	store, srv := newStore(t)
+	store.AdmitScopedKeys("root-of-the-test-platform")
 	dir, err := os.MkdirTemp("", "quorum-s3-")
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +117,23 @@ pg1-port=5499
 	ls, err = run("pgbackrest", "--config="+own, "--repo1-path=/team-a/db", "--output=json", "repo-ls")
 	if err != nil || !strings.Contains(ls, `"incarnation-1":{"type":"path"}`) {
 		t.Errorf("repo-ls of the parent does not list the repository as a path: %v: %s", err, ls)
+	}
+	// The repository's own key, derived for its path, as the provider
+	// gives nodes: info and repo-ls of the repository work, the level
+	// above does not.
+	id, secret := scopedkey.Derive("root-of-the-test-platform", "backups", "/team-a/db/incarnation-1")
+	scoped := conf("scoped.conf", Key{ID: id, Secret: secret})
+	if out, err := exec.Command("chown", "postgres:postgres", scoped).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v: %s", err, out)
+	}
+	if out, err := run("pgbackrest", "--config="+scoped, "--stanza=db", "info"); err != nil || !strings.Contains(out, "full backup") {
+		t.Errorf("the repository's own key cannot read it: %v: %s", err, out)
+	}
+	if out, err := run("pgbackrest", "--config="+scoped, "--output=json", "repo-ls"); err != nil || !strings.Contains(out, `"archive"`) {
+		t.Errorf("the repository's own key cannot list it: %v: %s", err, out)
+	}
+	if out, err := run("pgbackrest", "--config="+scoped, "--repo1-path=/team-a/db", "--output=json", "repo-ls"); err == nil {
+		t.Errorf("the repository's own key listed the level above: %s", out)
 	}
 	if out, err := run("pgbackrest", "--config="+foreign, "--stanza=db", "info"); err == nil && strings.Contains(out, "full backup") {
 		t.Errorf("a key without access to the prefix read the backups: %s", out)
