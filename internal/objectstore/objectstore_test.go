@@ -108,21 +108,14 @@ func do(t *testing.T, srv *httptest.Server, c call) (int, string) {
 	return resp.StatusCode, code
 }
 
-func TestAuthentication(t *testing.T) {
-	_, srv := newStore(t)
-	wrong := admin
-	wrong.Secret = "not-the-secret"
-	cases := map[string]struct {
-		call     call
-		wantCode string
-	}{
-		"signed put":                 {call: call{key: admin, method: http.MethodPut, path: "/backups/x/one", body: "data"}},
-		"signed get":                 {call: call{key: admin, method: http.MethodGet, path: "/backups/x/one"}},
-		"wrong secret":               {call: call{key: wrong, method: http.MethodGet, path: "/backups/x/one"}, wantCode: "SignatureDoesNotMatch"},
-		"unknown key":                {call: call{key: Key{ID: "nobody", Secret: "x"}, method: http.MethodGet, path: "/backups/x/one"}, wantCode: "InvalidAccessKeyId"},
-		"replayed an hour later":     {call: call{key: admin, method: http.MethodGet, path: "/backups/x/one", at: -time.Hour}, wantCode: "RequestTimeTooSkewed"},
-		"body changed after signing": {call: call{key: admin, method: http.MethodPut, path: "/backups/x/one", body: "data", tamper: true}, wantCode: "XAmzContentSHA256Mismatch"},
-	}
+// codeCase is a call and the S3 error code it must get ("" for none).
+type codeCase struct {
+	call     call
+	wantCode string
+}
+
+func checkCodes(t *testing.T, srv *httptest.Server, cases map[string]codeCase) {
+	t.Helper()
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, code := do(t, srv, tc.call)
@@ -131,6 +124,21 @@ func TestAuthentication(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAuthentication(t *testing.T) {
+	_, srv := newStore(t)
+	wrong := admin
+	wrong.Secret = "not-the-secret"
+	cases := map[string]codeCase{
+		"signed put":                 {call: call{key: admin, method: http.MethodPut, path: "/backups/x/one", body: "data"}},
+		"signed get":                 {call: call{key: admin, method: http.MethodGet, path: "/backups/x/one"}},
+		"wrong secret":               {call: call{key: wrong, method: http.MethodGet, path: "/backups/x/one"}, wantCode: "SignatureDoesNotMatch"},
+		"unknown key":                {call: call{key: Key{ID: "nobody", Secret: "x"}, method: http.MethodGet, path: "/backups/x/one"}, wantCode: "InvalidAccessKeyId"},
+		"replayed an hour later":     {call: call{key: admin, method: http.MethodGet, path: "/backups/x/one", at: -time.Hour}, wantCode: "RequestTimeTooSkewed"},
+		"body changed after signing": {call: call{key: admin, method: http.MethodPut, path: "/backups/x/one", body: "data", tamper: true}, wantCode: "XAmzContentSHA256Mismatch"},
+	}
+	checkCodes(t, srv, cases)
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL+"/backups/x/one", nil)
 	resp, err := srv.Client().Do(req)
 	if err != nil {
@@ -158,10 +166,7 @@ func TestPrefixPolicy(t *testing.T) {
 		b.WriteString("</Delete>")
 		return b.String()
 	}
-	cases := map[string]struct {
-		call     call
-		wantCode string
-	}{
+	cases := map[string]codeCase{
 		"own object":                    {call: call{key: tenant, method: http.MethodGet, path: "/backups/team-a/db/file"}},
 		"own listing":                   {call: call{key: tenant, method: http.MethodGet, path: "/backups?list-type=2&prefix=team-a%2Fdb%2F"}},
 		"another tenant's object":       {call: call{key: tenant, method: http.MethodGet, path: "/backups/team-b/db/file"}, wantCode: "AccessDenied"},
@@ -172,14 +177,7 @@ func TestPrefixPolicy(t *testing.T) {
 		"a bucket":                      {call: call{key: tenant, method: http.MethodPut, path: "/other"}, wantCode: "AccessDenied"},
 		"own delete":                    {call: call{key: tenant, method: http.MethodPost, path: "/backups?delete=", body: del("team-a/db/gone")}},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			_, code := do(t, srv, tc.call)
-			if diff := cmp.Diff(tc.wantCode, code); diff != "" {
-				t.Errorf("S3 error code (-want, +got):\n%s", diff)
-			}
-		})
-	}
+	checkCodes(t, srv, cases)
 	if st, _ := do(t, srv, call{key: admin, method: http.MethodGet, path: "/backups/team-b/db/file"}); st != http.StatusOK {
 		t.Errorf("the other tenant's object is gone: GET answered %d", st)
 	}
@@ -199,10 +197,7 @@ func TestScopedKeys(t *testing.T) {
 	own := Key{ID: id, Secret: secret}
 	forgedID, _ := scopedkey.Derive("root-secret-of-the-platform", "backups", "/xdatabase/team-b/billing")
 	forged := Key{ID: forgedID, Secret: secret}
-	cases := map[string]struct {
-		call     call
-		wantCode string
-	}{
+	cases := map[string]codeCase{
 		"OwnObject":         {call: call{key: own, method: http.MethodPut, path: "/backups/xdatabase/team-a/orders/uid/archive/x", body: "wal"}},
 		"OwnListing":        {call: call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders%2F"}},
 		"AnotherDatabase":   {call: call{key: own, method: http.MethodGet, path: "/backups/xdatabase/team-b/billing/x"}, wantCode: "AccessDenied"},
@@ -213,14 +208,7 @@ func TestScopedKeys(t *testing.T) {
 		"ForgedScope":       {call: call{key: forged, method: http.MethodGet, path: "/backups/xdatabase/team-b/billing/x"}, wantCode: "SignatureDoesNotMatch"},
 		"NotScopedNotKnown": {call: call{key: Key{ID: "QS1bm9wZQ", Secret: "x"}, method: http.MethodGet, path: "/backups/x"}, wantCode: "InvalidAccessKeyId"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			_, code := do(t, srv, tc.call)
-			if diff := cmp.Diff(tc.wantCode, code); diff != "" {
-				t.Errorf("S3 error code (-want, +got):\n%s", diff)
-			}
-		})
-	}
+	checkCodes(t, srv, cases)
 	s.AdmitScopedKeys("")
 	if _, code := do(t, srv, call{key: own, method: http.MethodGet, path: "/backups?list-type=2&prefix=xdatabase%2Fteam-a%2Forders%2F"}); code != "InvalidAccessKeyId" {
 		t.Errorf("a store that admits no scoped keys answered %q", code)
