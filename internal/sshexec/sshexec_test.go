@@ -98,10 +98,10 @@ func TestWriteFileIdempotent(t *testing.T) {
 	if changed, _ := c.WriteFile(ctx, path, []byte("a = 2\n"), 0o640, ""); !changed {
 		t.Error("new content not written")
 	}
-	b, _ := os.ReadFile(path)
-	fi, _ := os.Stat(path)
-	if string(b) != "a = 2\n" || fi.Mode().Perm() != 0o640 {
-		t.Errorf("file: %q mode %o", b, fi.Mode().Perm())
+	// Read back on the guest: it is a machine of its own.
+	st, err := c.Run(ctx, "read back", "cat "+Quote(path)+"; stat -c %a "+Quote(path))
+	if err != nil || st.Stdout != "a = 2\n640\n" {
+		t.Errorf("file and mode on the guest: %q %v", st.Stdout, err)
 	}
 }
 
