@@ -260,3 +260,59 @@ func TestProviderAPIsEstablished(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderConfigCredentials: the shipped admission policy keeps a
+// namespaced ProviderConfig's credentials in its namespace, with the
+// message naming the field and the fix.
+func TestProviderConfigCredentials(t *testing.T) {
+	kube := setup(t)
+	ctx := context.Background()
+	b, err := os.ReadFile(filepath.Join(localtest.Root(), "compositions", "admission", "provider-credentials.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := kube.Create(ctx, u); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatal(err)
+		}
+	}
+	pc := func(name string, creds map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "quorum.dev/v1alpha1", "kind": "ProviderConfig",
+			"metadata": map[string]any{"name": name, "namespace": ns},
+			"spec":     map[string]any{"credentials": creds, "vsphere": map[string]any{"url": "https://vcenter.example/sdk"}},
+		}}
+	}
+	secret := func(secretNS string) map[string]any {
+		return map[string]any{"source": "Secret", "secretRef": map[string]any{"name": "creds", "namespace": secretNS, "key": "credentials"}}
+	}
+	cases := map[string]struct {
+		creds   map[string]any
+		wantErr string
+	}{
+		"OwnNamespace":       {creds: secret(ns)},
+		"AnotherNamespace":   {creds: secret("crossplane-system"), wantErr: "spec.credentials.secretRef.namespace crossplane-system is not allowed: a namespaced ProviderConfig reads Secrets in its own namespace (admission) only"},
+		"ProviderFilesystem": {creds: map[string]any{"source": "Filesystem", "fs": map[string]any{"path": "/etc/quorum/credentials"}}, wantErr: "spec.credentials.source Filesystem is not allowed in a namespaced ProviderConfig"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			// The policy takes effect a moment after it is created.
+			var err error
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+				o := pc(strings.ToLower(name), tc.creds)
+				err = kube.Create(ctx, o)
+				if err == nil {
+					_ = kube.Delete(ctx, o)
+				}
+				if tc.wantErr == "" || err != nil || time.Now().After(deadline) {
+					break
+				}
+			}
+			checkErr(t, err, tc.wantErr)
+		})
+	}
+}

@@ -155,7 +155,7 @@ func ProviderConfigSpec(ctx context.Context, kube client.Client, namespace strin
 		if err := kube.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, pc); err != nil {
 			return v1alpha1.ProviderConfigSpec{}, fmt.Errorf("%s %s: %w", errGetPC, ref.Name, err)
 		}
-		return pc.Spec, nil
+		return pc.Spec, NamespacedCredentials(namespace, pc.Name, pc.Spec.Credentials)
 	case v1alpha1.ClusterProviderConfigKind, "":
 		pc := &v1alpha1.ClusterProviderConfig{}
 		if err := kube.Get(ctx, types.NamespacedName{Name: ref.Name}, pc); err != nil {
@@ -164,6 +164,21 @@ func ProviderConfigSpec(ctx context.Context, kube client.Client, namespace strin
 		return pc.Spec, nil
 	}
 	return v1alpha1.ProviderConfigSpec{}, fmt.Errorf("spec.providerConfigRef.kind %q is not supported: use ProviderConfig or ClusterProviderConfig", ref.Kind)
+}
+
+// NamespacedCredentials refuses credentials a namespaced ProviderConfig may
+// not use: only a Secret in its own namespace (not another tenant's, not
+// the provider's environment or files). Admission refuses the same
+// (compositions/admission/provider-credentials.yaml); this holds when the
+// policy is not installed.
+func NamespacedCredentials(namespace, name string, c v1alpha1.ProviderCredentials) error {
+	if c.Source != xpv2.CredentialsSourceSecret {
+		return fmt.Errorf("ProviderConfig %s/%s: spec.credentials.source %s is not allowed in a namespaced ProviderConfig: use Secret, or a ClusterProviderConfig for platform credentials", namespace, name, c.Source)
+	}
+	if c.SecretRef != nil && c.SecretRef.Namespace != namespace {
+		return fmt.Errorf("ProviderConfig %s/%s: spec.credentials.secretRef.namespace %s is not allowed: a namespaced ProviderConfig reads Secrets in its own namespace only; use a ClusterProviderConfig for platform credentials", namespace, name, c.SecretRef.Namespace)
+	}
+	return nil
 }
 
 type external struct {
