@@ -40,6 +40,9 @@ type Key struct {
 	Prefixes []string `json:"prefixes,omitempty"`
 }
 
+// MaxObject is the largest request body the store takes.
+const MaxObject = 1 << 30
+
 // MaxSkew is how far a request's signing time may be from the server's
 // clock, as on Amazon S3: a captured request cannot be replayed later.
 const MaxSkew = 15 * time.Minute
@@ -126,9 +129,15 @@ func fail(w http.ResponseWriter, status int, code, msg string) {
 
 // ServeHTTP authenticates, authorizes, then hands the request to S3.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<30))
+	// Whole in memory: the signature covers the body's hash. Objects past
+	// the limit are refused, never stored cut short.
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxObject+1))
 	if err != nil {
 		fail(w, http.StatusBadRequest, "IncompleteBody", "cannot read the request body")
+		return
+	}
+	if len(body) > MaxObject {
+		fail(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", "objects are limited to 1 GiB here")
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
