@@ -61,6 +61,9 @@ type Node struct {
 	// Restore, when set, forms the cluster from another cluster's backup
 	// (Patroni's custom bootstrap) instead of initdb.
 	Restore *node.Restore
+	// Bootstrap is the member meant to form the cluster: a restore it
+	// cannot serve stops it; other members only prepare for it.
+	Bootstrap bool
 
 	// plain runs Patroni as shipped (its default timings, no sentinel,
 	// PostgreSQL's default WAL retry), for the failover benchmark's
@@ -385,7 +388,9 @@ func Apply(ctx context.Context, c host.Host, n Node) error {
 		if err := writeFiles(ctx, c, n.repoFiles(&n.Restore.Repo, "restore-")); err != nil {
 			return err
 		}
-		if err := resolveRestoreSource(ctx, c, n); err != nil {
+		// A member joining a cluster formed long ago (a replaced replica)
+		// clones from the primary: its source's backups may have expired.
+		if err := resolveRestoreSource(ctx, c, n); err != nil && n.Bootstrap {
 			return err
 		}
 	}

@@ -91,6 +91,7 @@ func TestPointInTimeRestore(t *testing.T) {
 		r := repo(base, n.Cluster)
 		n.Backup = &r
 		n.Restore = &node.Restore{Cluster: "orders", Repo: repo(base, "orders"), Target: target}
+		n.Bootstrap = n.Name == "restored-0"
 	})
 	restored := dst.waitHealthy(t, 120*time.Second)
 	rconn := connect(t, restored)

@@ -40,7 +40,7 @@ func NodeFor(s node.Spec) (Node, error) {
 		Cluster: s.Cluster, Name: s.Name, Address: s.Address, Members: members, Port: port,
 		Replication: s.Replication, BinDir: "/usr/lib/postgresql/" + major + "/bin", BaseDir: s.BaseDir, DataDisk: s.DataDisk,
 		AdminUser: AdminUser, AdminPassword: s.AdminPassword, ReplicationPassword: s.ReplicationPassword,
-		Parameters: s.Parameters, MemoryMiB: int32(s.MemoryMiB), TLS: s.TLS, Backup: s.Backup, Restore: s.Restore,
+		Parameters: s.Parameters, MemoryMiB: int32(s.MemoryMiB), TLS: s.TLS, Backup: s.Backup, Restore: s.Restore, Bootstrap: s.Bootstrap,
 	}, nil
 }
 
