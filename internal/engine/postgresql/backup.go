@@ -337,17 +337,19 @@ func resolveRestoreSource(ctx context.Context, h host.Host, n Node) error {
 	if err := json.Unmarshal([]byte(ls.Stdout), &entries); err != nil {
 		return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot read the listing of %s: %w", r.Repo.Path, err)
 	}
+	// A repository written before incarnations lies at the path itself
+	// (its archive and backup directories), beside later incarnations.
 	var candidates []string
-	if _, ok := entries["backup"]; ok {
-		candidates = []string{r.Repo.Path}
-	} else {
-		for name, e := range entries {
-			if e.Type == "path" && name != "." {
-				candidates = append(candidates, path.Join(r.Repo.Path, name))
-			}
+	for name, e := range entries {
+		switch {
+		case e.Type != "path" || name == "." || name == "archive":
+		case name == "backup":
+			candidates = append(candidates, r.Repo.Path)
+		default:
+			candidates = append(candidates, path.Join(r.Repo.Path, name))
 		}
-		sort.Strings(candidates)
 	}
+	sort.Strings(candidates)
 	infos := map[string]RepoInfo{}
 	for _, c := range candidates {
 		st, err := h.Run(ctx, "read restore source", asPostgres(base+" --repo1-path="+host.Quote(c)+" --stanza="+r.Cluster+" --output=json info"))
