@@ -331,25 +331,10 @@ func resolveRestoreSource(ctx context.Context, h host.Host, n Node) error {
 	if err != nil {
 		return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot list the backups of %s: %w", r.Cluster, err)
 	}
-	var entries map[string]struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal([]byte(ls.Stdout), &entries); err != nil {
+	candidates, err := Incarnations(r.Repo.Path, []byte(ls.Stdout))
+	if err != nil {
 		return fmt.Errorf("spec.forProvider.restoreFrom.repository: cannot read the listing of %s: %w", r.Repo.Path, err)
 	}
-	// A repository written before incarnations lies at the path itself
-	// (its archive and backup directories), beside later incarnations.
-	var candidates []string
-	for name, e := range entries {
-		switch {
-		case e.Type != "path" || name == "." || name == "archive":
-		case name == "backup":
-			candidates = append(candidates, r.Repo.Path)
-		default:
-			candidates = append(candidates, path.Join(r.Repo.Path, name))
-		}
-	}
-	sort.Strings(candidates)
 	infos := map[string]RepoInfo{}
 	for _, c := range candidates {
 		st, err := h.Run(ctx, "read restore source", asPostgres(base+" --repo1-path="+host.Quote(c)+" --stanza="+r.Cluster+" --output=json info"))
@@ -380,6 +365,31 @@ func resolveRestoreSource(ctx context.Context, h host.Host, n Node) error {
 	_, err = h.Run(ctx, "choose restore source", fmt.Sprintf("set -e; mkdir -p %[1]s; printf '[global]\\nrepo1-path=%%s\\n' %[2]s > %[1]s/repository.conf; chown -R postgres:postgres %[1]s",
 		host.Quote(n.restoreInclude()), host.Quote(chosen)))
 	return err
+}
+
+// Incarnations reads `pgbackrest repo-ls --output=json` of a source's path:
+// the repositories under it, one per incarnation, and the path itself when
+// a repository written before incarnations lies there (its archive and
+// backup directories).
+func Incarnations(base string, listing []byte) ([]string, error) {
+	var entries map[string]struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(listing, &entries); err != nil {
+		return nil, err
+	}
+	var out []string
+	for name, e := range entries {
+		switch {
+		case e.Type != "path" || name == "." || name == "archive":
+		case name == "backup":
+			out = append(out, base)
+		default:
+			out = append(out, path.Join(base, name))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // ChooseIncarnation picks the repository a restore reads among the

@@ -121,3 +121,26 @@ func TestChooseIncarnation(t *testing.T) {
 		})
 	}
 }
+
+func TestIncarnations(t *testing.T) {
+	cases := map[string]struct {
+		listing string
+		want    []string
+	}{
+		"Incarnations": {listing: `{".":{"type":"path"},"8d1f":{"type":"path"},"1a2b":{"type":"path"}}`, want: []string{"/x/ns/db/1a2b", "/x/ns/db/8d1f"}},
+		"Legacy":       {listing: `{".":{"type":"path"},"archive":{"type":"path"},"backup":{"type":"path"}}`, want: []string{"/x/ns/db"}},
+		"Both":         {listing: `{"archive":{"type":"path"},"backup":{"type":"path"},"8d1f":{"type":"path"},"stray.txt":{"type":"file"}}`, want: []string{"/x/ns/db", "/x/ns/db/8d1f"}},
+		"Empty":        {listing: `{}`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := Incarnations("/x/ns/db", []byte(tc.listing))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Incarnations (-want, +got):\n%s", diff)
+			}
+		})
+	}
+}
