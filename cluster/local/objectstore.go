@@ -41,9 +41,9 @@ const (
 func (p *Platform) objectStoreDir() string { return filepath.Join(p.StateDir, "objectstore") }
 func (p *Platform) scopeRootFile() string  { return filepath.Join(p.objectStoreDir(), "scope-root") }
 
-// ObjectStoreKey is the platform's key to the store (tests list
-// repositories with it).
-func (p *Platform) ObjectStoreKey() (objectstore.Key, error) {
+// objectStoreKey is the platform's key to the whole store (the Secret
+// quorum-objectstore-admin holds it).
+func (p *Platform) objectStoreKey() (objectstore.Key, error) {
 	var keys []objectstore.Key
 	if err := readJSON(filepath.Join(p.objectStoreDir(), "keys.json"), &keys); err != nil || len(keys) == 0 {
 		return objectstore.Key{}, fmt.Errorf("cannot read the object store's keys: %v", err)
@@ -91,7 +91,7 @@ func (p *Platform) startObjectStore(ctx context.Context, _ *State) error {
 // secret the provider derives each repository's key from) and the
 // platform's own key.
 func (p *Platform) backupCredentials(ctx context.Context, kube client.Client) error {
-	k, err := p.ObjectStoreKey()
+	k, err := p.objectStoreKey()
 	if err != nil {
 		return err
 	}

@@ -144,16 +144,6 @@ func (d *DC) Add(ctx context.Context, g Guest) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	// Guests reach no DNS server; without this, every lookup in a guest
-	// (Patroni makes one as it starts) waits 2 x 5 s for the host's
-	// nameserver. ip netns exec mounts /etc/netns/<ns>/resolv.conf over
-	// /etc/resolv.conf for sshd and every session under it.
-	if err := os.MkdirAll(d.etcDir(g.Name), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(d.etcDir(g.Name), "resolv.conf"), []byte("# Written by Quorum's local datacenter: guests have no DNS, lookups fail at once.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"), 0o644); err != nil { //nolint:gosec // World-readable like /etc/resolv.conf.
-		return err
-	}
 	if d.Isolated {
 		if err := d.startIsolated(g); err != nil {
 			return err
@@ -162,6 +152,15 @@ func (d *DC) Add(ctx context.Context, g Guest) error {
 			return err
 		}
 		return d.SyncDisks(ctx, g)
+	}
+	// A shared guest's resolv.conf: ip netns exec mounts
+	// /etc/netns/<ns>/resolv.conf over /etc/resolv.conf for sshd and every
+	// session under it (an isolated guest has its own /etc).
+	if err := os.MkdirAll(d.etcDir(g.Name), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.etcDir(g.Name), "resolv.conf"), []byte(resolvConf), 0o644); err != nil { //nolint:gosec // World-readable like /etc/resolv.conf.
+		return err
 	}
 	files := map[string][]byte{
 		"ssh_host_ed25519_key": g.HostKey,
@@ -181,6 +180,10 @@ func (d *DC) Add(ctx context.Context, g Guest) error {
 	}
 	return d.waitSSH(ctx, g)
 }
+
+// resolvConf makes every lookup in a guest fail at once: guests reach no DNS
+// server, and Patroni's lookup as it starts waited 2 x 5 s for the host's.
+const resolvConf = "# Written by Quorum's local datacenter: guests have no DNS, lookups fail at once.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
 
 func sshdConfig(addr netip.Addr, dir string) string {
 	return fmt.Sprintf(`ListenAddress %s:22
@@ -245,7 +248,7 @@ func (d *DC) startIsolated(g Guest) error {
 		// Guests reach no DNS server: lookups fail at once instead of
 		// waiting 2 x 5 s for the host's nameserver (Patroni makes one as it
 		// starts).
-		"resolv.conf": []byte("# Written by Quorum's local datacenter: guests have no DNS, lookups fail at once.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"),
+		"resolv.conf": []byte(resolvConf),
 		"hostname":    []byte(g.Name + "\n"),
 	}
 	for name, b := range files {

@@ -118,9 +118,6 @@ func (r *role) Backups(ctx context.Context, h host.Host) (node.RepoInfo, error) 
 	if err != nil {
 		return node.RepoInfo{}, err
 	}
-	if err := r.writeStoreFiles(ctx, h, r.s.Backup, ""); err != nil {
-		return node.RepoInfo{}, err
-	}
 	return dumprepo.Read(ctx, h, repo)
 }
 

@@ -232,6 +232,10 @@ func TestBackupAndRestoreThroughStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As the node's Apply leaves them.
+	if err := r.(*role).writeStoreFiles(ctx, h, s.Backup, ""); err != nil {
+		t.Fatal(err)
+	}
 	done := false
 	for deadline := time.Now().Add(20 * time.Second); !done && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if done, err = r.(node.FinalBackuper).FinalBackup(ctx, h, "final/uid-s"); err != nil {

@@ -235,6 +235,11 @@ func (r *role) Apply(ctx context.Context, h host.Host) (map[string][]byte, error
 			return nil, err
 		}
 	}
+	// The store's key and CA, kept current here (not on every read of the
+	// repository); a backup writes them again before it starts.
+	if err := r.writeStoreFiles(ctx, h, r.s.Backup, ""); err != nil {
+		return nil, err
+	}
 	keyChanged, err := h.WriteFile(ctx, r.dir("keyfile"), r.keyFile(), 0o400, "mongodb:mongodb")
 	if err != nil {
 		return nil, err
