@@ -24,6 +24,9 @@ import (
 const (
 	LabelDatabase = "quorum.dev/database"
 	LabelRole     = "quorum.dev/component"
+	// PlatformLabelDatabase tags each VM on its platform with its database:
+	// a key Azure (no "/") and GCP (lowercase, digits, "-", "_") accept.
+	PlatformLabelDatabase = "quorum-database"
 )
 
 // compose fills desired with the XDatabase's resources and returns its status.
@@ -229,7 +232,7 @@ func (p *plan) virtualMachine(i int, shape vmShape) (*structpb.Struct, error) {
 	if shape.InstanceType != "" {
 		size.InstanceType = shape.InstanceType
 	}
-	if err := p.place(&vm.Spec.ForProvider, p.in, platform.Node{Index: i, Size: size, AntiAffinity: p.tier.AntiAffinity, Labels: map[string]string{LabelDatabase: p.name}}); err != nil {
+	if err := p.place(&vm.Spec.ForProvider, p.in, platform.Node{Index: i, Size: size, AntiAffinity: p.tier.AntiAffinity, Labels: map[string]string{PlatformLabelDatabase: p.name}}); err != nil {
 		return nil, err
 	}
 	return p.from(vm, computev1alpha1.VirtualMachineGroupVersionKind.GroupVersion().String(), computev1alpha1.VirtualMachineKind)

@@ -31,6 +31,7 @@ import (
 	"github.com/quorumdb/quorum/functions/xdatabase/engine"
 	"github.com/quorumdb/quorum/functions/xdatabase/input/v1alpha1"
 	"github.com/quorumdb/quorum/functions/xdatabase/platform"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 
 	// Engines and platforms register themselves.
 	_ "github.com/quorumdb/quorum/functions/xdatabase/engine/mongodb"
@@ -198,6 +199,14 @@ func newPlan(in *v1alpha1.Input, cat v1alpha1.Catalog, name, namespace string, s
 	place, ok := platform.Get(spec.Platform)
 	if !ok {
 		return nil, errors.Errorf("spec.platform %q is not offered: choose one of %s", spec.Platform, strings.Join(platform.Names(), ", "))
+	}
+	for i := range tier.Nodes {
+		// The provider names each VM from its namespace and name; refused
+		// here too, where the XDatabase's author sees it (CEL cannot see
+		// the namespace).
+		if _, err := identity.For(spec.Platform, namespace, nodeName(name, i)); err != nil {
+			return nil, errors.Wrapf(err, "XDatabase %s/%s cannot be placed on %s", namespace, name, spec.Platform)
+		}
 	}
 	size, ok := cat.Sizes[spec.Platform][spec.Size]
 	if !ok {

@@ -65,8 +65,17 @@ func TestRunFunctionFatal(t *testing.T) {
 		reason string
 		input  string
 		spec   string
-		want   *fnv1.RunFunctionResponse
+		// name replaces the XDatabase's name "orders" when set.
+		name string
+		want *fnv1.RunFunctionResponse
 	}{
+		"NameTooLongForPlatform": {
+			reason: "A VM name (from namespace and name) a platform cannot hold is refused, naming what to shorten.",
+			input:  testInput,
+			name:   "orders-with-a-name-much-longer-than-gcp-can-hold",
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "gcp"}`,
+			want:   fatal(`XDatabase team-a/orders-with-a-name-much-longer-than-gcp-can-hold cannot be placed on gcp: the VM name q6-team-a-orders-with-a-name-much-longer-than-gcp-can-hold-0 (namespace team-a, name orders-with-a-name-much-longer-than-gcp-can-hold-0) is 60 characters, over the 58 gcp allows: shorten the namespace or the name by 2 characters`),
+		},
 		"UnknownTier": {
 			reason: "A tier the catalog does not offer is refused, naming the field and the choices.",
 			input:  testInput,
@@ -142,7 +151,11 @@ func TestRunFunctionFatal(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(tc.input), Observed: &fnv1.State{Composite: xdb(tc.spec)}})
+			x := xdb(tc.spec)
+			if tc.name != "" {
+				x.Resource.Fields["metadata"].GetStructValue().Fields["name"] = structpb.NewStringValue(tc.name)
+			}
+			got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(tc.input), Observed: &fnv1.State{Composite: x}})
 			if diff := cmp.Diff(tc.want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("%s\nRunFunction(...): -want rsp, +got rsp:\n%s", tc.reason, diff)
 			}

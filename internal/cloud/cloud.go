@@ -18,8 +18,10 @@ type Machine struct {
 	// Name of the VM on the platform; it is also how a VM created before a
 	// crash is found again, so it must be unique and deterministic.
 	Name string
-	// Labels (tags) identifying the managed resource that owns the VM.
-	Labels map[string]string
+	// Owner is the ownership mark (identity.Owner) written with the VM as
+	// the tag, label or extraConfig identity.OwnerKey, and compared before
+	// the VM is treated as this resource's.
+	Owner string
 	// UserData is a cloud-init document injecting the guest's SSH host key
 	// and login key.
 	UserData string
@@ -39,6 +41,9 @@ type Observed struct {
 	MemoryMiB  int32
 	Size       string
 	DataDisks  []computev1alpha1.AttachedDisk
+	// Owner is the ownership mark the VM carries (identity.Read), "" if
+	// none: a VM someone else made.
+	Owner string
 }
 
 // Cloud creates, observes, updates and deletes VMs on one platform.
@@ -52,7 +57,8 @@ type Cloud interface {
 	// disks (grow only) and power state.
 	Update(ctx context.Context, m Machine, cur *Observed) error
 	// Delete removes the VM and what was created for it, nothing else. A VM
-	// already gone is not an error.
+	// already gone is not an error. Callers check the ownership mark with
+	// Get first.
 	Delete(ctx context.Context, m Machine) error
 }
 

@@ -22,6 +22,7 @@ import (
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 )
 
 // Client is an Azure Cloud for one subscription.
@@ -95,6 +96,11 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 	if r.ID != nil {
 		o.ID = *r.ID
 	}
+	tags := map[string]string{}
+	for k, v := range r.Tags {
+		tags[k] = deref(v)
+	}
+	o.Owner = identity.Read(tags)
 	if pr := r.Properties; pr != nil {
 		if pr.HardwareProfile != nil && pr.HardwareProfile.VMSize != nil {
 			o.Size = string(*pr.HardwareProfile.VMSize)
@@ -148,9 +154,7 @@ func (c *Client) Create(ctx context.Context, m cloud.Machine) error {
 	for k, v := range p.Tags {
 		tags[k] = to.Ptr(v)
 	}
-	for k, v := range m.Labels {
-		tags[k] = to.Ptr(v)
-	}
+	tags[identity.OwnerKey] = to.Ptr(m.Owner)
 	np, err := c.nics.BeginCreateOrUpdate(ctx, p.ResourceGroup, nicName(m.Name), armnetwork.Interface{
 		Location: to.Ptr(p.Location),
 		Tags:     tags,

@@ -10,6 +10,7 @@ import (
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 )
 
 func machine(size string, disk int32) cloud.Machine {
@@ -17,7 +18,7 @@ func machine(size string, disk int32) cloud.Machine {
 		Name:         "team-a-orders-0",
 		UserData:     "#cloud-config\n",
 		SSHPublicKey: "ssh-ed25519 AAAA",
-		Labels:       map[string]string{"quorum.dev/owner": "team-a/orders-0"},
+		Owner:        identity.Owner("team-a", "orders-0"),
 		VirtualMachineParameters: computev1alpha1.VirtualMachineParameters{
 			CPUs: 2, MemoryMiB: 16384, OSDiskGiB: 30,
 			DataDisks:  []computev1alpha1.Disk{{Name: "data", SizeGiB: disk}},
@@ -54,7 +55,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	want := &cloud.Observed{ID: "/subscriptions/sub-1/resourceGroups/rg-db/providers/Microsoft.Compute/virtualMachines/team-a-orders-0",
 		IPAddress: "10.20.0.5", PowerState: "On", CPUs: 2, MemoryMiB: 16384, Size: "Standard_E2s_v5",
-		DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/azure/scsi1/lun0"}}}
+		DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/azure/scsi1/lun0"}}, Owner: m.Owner}
 	if diff := cmp.Diff(want, o); diff != "" {
 		t.Errorf("after create: -want, +got:\n%s", diff)
 	}

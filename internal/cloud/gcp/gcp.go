@@ -18,6 +18,7 @@ import (
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 )
 
 // Client is a GCP Cloud for one project.
@@ -63,7 +64,7 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 	if err != nil {
 		return nil, fmt.Errorf("cannot get instance %s: %w", m.Name, err)
 	}
-	o := &cloud.Observed{ID: strconv.FormatUint(in.Id, 10), PowerState: "Off", Size: path.Base(in.MachineType), CPUs: m.CPUs, MemoryMiB: m.MemoryMiB}
+	o := &cloud.Observed{ID: strconv.FormatUint(in.Id, 10), PowerState: "Off", Size: path.Base(in.MachineType), CPUs: m.CPUs, MemoryMiB: m.MemoryMiB, Owner: identity.Read(in.Labels)}
 	if in.Status == "RUNNING" {
 		o.PowerState = "On"
 	}
@@ -104,7 +105,7 @@ func (c *Client) Create(ctx context.Context, m cloud.Machine) error {
 		Disks:             disks,
 		NetworkInterfaces: []*compute.NetworkInterface{{Subnetwork: m.Network.Network, NetworkIP: m.Network.IPAddress}},
 		Metadata:          &compute.Metadata{Items: []*compute.MetadataItems{{Key: "user-data", Value: &ud}}},
-		Labels:            labels(p.Labels),
+		Labels:            labels(p.Labels, m.Owner),
 	}
 	op, err := c.svc.Instances.Insert(c.project, p.Zone, in).Context(ctx).Do()
 	if err != nil {
@@ -120,9 +121,9 @@ func (c *Client) Create(ctx context.Context, m cloud.Machine) error {
 }
 
 // labels keeps only what GCP accepts as label keys (lowercase, no dots or
-// slashes).
-func labels(in map[string]string) map[string]string {
-	out := map[string]string{}
+// slashes), with the ownership mark.
+func labels(in map[string]string, owner string) map[string]string {
+	out := map[string]string{identity.OwnerKey: owner}
 	for k, v := range in {
 		key := []rune{}
 		for _, r := range k {
@@ -133,7 +134,9 @@ func labels(in map[string]string) map[string]string {
 				key = append(key, '_')
 			}
 		}
-		out[string(key)] = v
+		if string(key) != identity.OwnerKey {
+			out[string(key)] = v
+		}
 	}
 	return out
 }

@@ -23,6 +23,7 @@ import (
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 )
 
 // Config reaches a vCenter.
@@ -119,7 +120,7 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 		return nil, err
 	}
 	var o mo.VirtualMachine
-	if err := property.DefaultCollector(c.vim).RetrieveOne(ctx, vm.Reference(), []string{"config.hardware", "runtime.powerState", "guest.ipAddress"}, &o); err != nil {
+	if err := property.DefaultCollector(c.vim).RetrieveOne(ctx, vm.Reference(), []string{"config.hardware", "config.extraConfig", "runtime.powerState", "guest.ipAddress"}, &o); err != nil {
 		return nil, fmt.Errorf("cannot read VM %s: %w", name, err)
 	}
 	obs := &cloud.Observed{ID: vm.Reference().Value, PowerState: "Off"}
@@ -130,6 +131,15 @@ func (c *Client) Get(ctx context.Context, m cloud.Machine) (*cloud.Observed, err
 		obs.IPAddress = o.Guest.IpAddress
 	}
 	if o.Config != nil {
+		extra := map[string]string{}
+		for _, v := range o.Config.ExtraConfig {
+			if ov := v.GetOptionValue(); ov != nil {
+				if s, ok := ov.Value.(string); ok {
+					extra[ov.Key] = s
+				}
+			}
+		}
+		obs.Owner = identity.Read(extra)
 		obs.CPUs = o.Config.Hardware.NumCPU
 		obs.MemoryMiB = o.Config.Hardware.MemoryMB
 		for i, d := range dataDisks(object.VirtualDeviceList(o.Config.Hardware.Device)) {
@@ -218,7 +228,8 @@ func (c *Client) Create(ctx context.Context, m cloud.Machine) error {
 			ExtraConfig: []types.BaseOptionValue{
 				&types.OptionValue{Key: "guestinfo.userdata", Value: base64.StdEncoding.EncodeToString([]byte(m.UserData))},
 				&types.OptionValue{Key: "guestinfo.userdata.encoding", Value: "base64"},
-				&types.OptionValue{Key: "guestinfo.quorum.owner", Value: m.Labels["quorum.dev/owner"]},
+				// Not under guestinfo: the guest can rewrite those.
+				&types.OptionValue{Key: identity.OwnerKey, Value: m.Owner},
 				// The guest sees each disk's UUID as its serial: the node
 				// finds its data disk by it (DevicePath).
 				&types.OptionValue{Key: "disk.EnableUUID", Value: "TRUE"},

@@ -13,13 +13,14 @@ import (
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 )
 
 func machine(name string, cpus, mem, disk int32) cloud.Machine {
 	return cloud.Machine{
 		Name:     name,
 		UserData: "#cloud-config\n",
-		Labels:   map[string]string{"quorum.dev/owner": "team-a/" + name},
+		Owner:    identity.Owner("team-a", name),
 		VirtualMachineParameters: computev1alpha1.VirtualMachineParameters{
 			CPUs: cpus, MemoryMiB: mem, OSDiskGiB: 20,
 			DataDisks:  []computev1alpha1.Disk{{Name: "data", SizeGiB: disk}},
@@ -56,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("data disk device path %q, want /dev/disk/by-id/wwn-0x and its UUID", dev)
 		}
 		want := &cloud.Observed{ID: o.ID, IPAddress: "10.77.0.20", PowerState: "On", CPUs: 2, MemoryMiB: 4096,
-			DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "disk0", SizeGiB: 20}, DevicePath: dev}}}
+			DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "disk0", SizeGiB: 20}, DevicePath: dev}}, Owner: m.Owner}
 		if diff := cmp.Diff(want, o); diff != "" {
 			t.Errorf("after create: -want, +got:\n%s", diff)
 		}

@@ -28,6 +28,7 @@ import (
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/guestkeys"
 )
@@ -80,15 +81,27 @@ func Setup(mgr ctrl.Manager, o controller.Options, dial Dialer) error {
 // looked at again to confirm it is gone.
 const confirmDeleteAfter = 3 * time.Second
 
-// externalName names the VM on its platform <namespace>-<name>: unique across
-// namespaces, and known before the create call so a VM created just before a
-// crash is found again instead of created twice.
+// externalName names the VM on its platform identity.Name(namespace, name):
+// distinct for distinct namespaces and names, and known before the create
+// call so a VM created just before a crash is found again instead of
+// created twice. A name the platform cannot hold is refused here, naming
+// what to shorten. A name set by hand is kept: the ownership mark, not
+// the name, decides whether a VM is this resource's.
 type externalName struct{}
 
 func (externalName) Initialize(_ context.Context, mg resource.Managed) error {
-	if meta.GetExternalName(mg) == "" {
-		meta.SetExternalName(mg, mg.GetNamespace()+"-"+mg.GetName())
+	if meta.GetExternalName(mg) != "" {
+		return nil
 	}
+	vm, ok := mg.(*computev1alpha1.VirtualMachine)
+	if !ok {
+		return fmt.Errorf("not a VirtualMachine: %T", mg)
+	}
+	name, err := identity.For(platformOf(vm.Spec.ForProvider), vm.Namespace, vm.Name)
+	if err != nil {
+		return err
+	}
+	meta.SetExternalName(mg, name)
 	return nil
 }
 
@@ -195,7 +208,7 @@ func (e *external) machine(ctx context.Context, vm *computev1alpha1.VirtualMachi
 	name := meta.GetExternalName(vm)
 	return cloud.Machine{
 		Name:                     name,
-		Labels:                   map[string]string{"quorum.dev/owner": vm.Namespace + "/" + vm.Name},
+		Owner:                    identity.Owner(vm.Namespace, vm.Name),
 		UserData:                 keys.UserData(name),
 		SSHPublicKey:             keys.LoginPublic,
 		VirtualMachineParameters: vm.Spec.ForProvider,
@@ -227,12 +240,17 @@ func sizeName(p computev1alpha1.VirtualMachineParameters) string {
 func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachine) (managed.ExternalObservation, error) {
 	if meta.WasDeleted(vm) {
 		// Only whether it still exists matters now; do not recreate keys.
-		_, err := e.cloud.Get(ctx, cloud.Machine{Name: meta.GetExternalName(vm), VirtualMachineParameters: vm.Spec.ForProvider})
+		o, err := e.cloud.Get(ctx, cloud.Machine{Name: meta.GetExternalName(vm), VirtualMachineParameters: vm.Spec.ForProvider})
 		if errors.Is(err, cloud.ErrNotFound) {
 			return managed.ExternalObservation{ResourceExists: false}, nil
 		}
 		if err != nil {
 			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
+		}
+		if o.Owner != identity.Owner(vm.Namespace, vm.Name) {
+			// Someone else's VM under this name: this resource never made
+			// a VM, so there is nothing of its own to delete.
+			return managed.ExternalObservation{ResourceExists: false}, nil
 		}
 		return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: true}, nil
 	}
@@ -246,6 +264,9 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 	}
 	if err != nil {
 		return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
+	}
+	if err := owned(m, o); err != nil {
+		return managed.ExternalObservation{}, err
 	}
 	vm.Status.AtProvider = computev1alpha1.VirtualMachineObservation{
 		Platform: platformOf(vm.Spec.ForProvider), ID: o.ID, IPAddress: o.IPAddress, PowerState: o.PowerState, CPUs: o.CPUs, MemoryMiB: o.MemoryMiB,
@@ -293,6 +314,9 @@ func (e *external) Update(ctx context.Context, vm *computev1alpha1.VirtualMachin
 	if err != nil {
 		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errGet, err)
 	}
+	if err := owned(m, cur); err != nil {
+		return managed.ExternalUpdate{}, err
+	}
 	if err := e.cloud.Update(ctx, m, cur); err != nil {
 		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errUpdate, err)
 	}
@@ -318,7 +342,19 @@ func (e *external) Delete(ctx context.Context, vm *computev1alpha1.VirtualMachin
 		return managed.ExternalDelete{}, fmt.Errorf("waiting for DatabaseNode %s on this VM to stop its services first", n)
 	}
 	// No keys needed to delete: do not recreate the keys Secret now.
-	m := cloud.Machine{Name: meta.GetExternalName(vm), VirtualMachineParameters: vm.Spec.ForProvider}
+	m := cloud.Machine{Name: meta.GetExternalName(vm), Owner: identity.Owner(vm.Namespace, vm.Name), VirtualMachineParameters: vm.Spec.ForProvider}
+	// Checked again right before the delete: never delete a VM this
+	// resource did not make.
+	cur, err := e.cloud.Get(ctx, m)
+	if errors.Is(err, cloud.ErrNotFound) {
+		return managed.ExternalDelete{}, nil
+	}
+	if err != nil {
+		return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errGet, err)
+	}
+	if err := owned(m, cur); err != nil {
+		return managed.ExternalDelete{}, err
+	}
 	if err := e.cloud.Delete(ctx, m); err != nil {
 		return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errDelete, err)
 	}
@@ -326,6 +362,20 @@ func (e *external) Delete(ctx context.Context, vm *computev1alpha1.VirtualMachin
 }
 
 func (e *external) Disconnect(context.Context) error { return nil }
+
+// owned refuses a VM that does not carry m's ownership mark: another
+// resource's (a hand-set external name pointing at it) or one made outside
+// Quorum. It is never adopted, changed or deleted.
+func owned(m cloud.Machine, o *cloud.Observed) error {
+	if o.Owner == m.Owner {
+		return nil
+	}
+	whose := "it has no " + identity.OwnerKey + " mark"
+	if o.Owner != "" {
+		whose = "its " + identity.OwnerKey + " mark " + o.Owner + " is another resource's"
+	}
+	return fmt.Errorf("the platform already has a VM named %s that this VirtualMachine did not create (%s, want %s): it is neither adopted nor changed nor deleted; rename this VirtualMachine or remove its crossplane.io/external-name annotation", m.Name, whose, m.Owner)
+}
 
 // nodesOn names a DatabaseNode still installed on the VM's address, or "".
 func (e *external) nodesOn(ctx context.Context, vm *computev1alpha1.VirtualMachine) (string, error) {

@@ -59,8 +59,8 @@ func TestCrashAfterCreate(t *testing.T) {
 	simulator.Test(func(ctx context.Context, vc *vim25.Client) {
 		k := kube(t).Build()
 		vm := newVM()
-		if got := meta.GetExternalName(vm); got != "team-a-orders-0" {
-			t.Fatalf("external name: want team-a-orders-0, got %q", got)
+		if got := meta.GetExternalName(vm); got != "q6-team-a-orders-0" {
+			t.Fatalf("external name: want q6-team-a-orders-0, got %q", got)
 		}
 		first := &external{kube: k, cloud: vsphere.New(vc, "DC0")}
 		if _, err := first.Create(ctx, vm); err != nil {
@@ -75,12 +75,12 @@ func TestCrashAfterCreate(t *testing.T) {
 		if !obs.ResourceExists || !obs.ResourceUpToDate {
 			t.Fatalf("Observe after crash: want exists and up to date, got %+v", obs)
 		}
-		vms, err := find.NewFinder(vc).VirtualMachineList(ctx, "*team-a-orders-0*")
+		vms, err := find.NewFinder(vc).VirtualMachineList(ctx, "*q6-team-a-orders-0*")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(vms) != 1 {
-			t.Errorf("VMs named team-a-orders-0: want exactly 1, got %d", len(vms))
+			t.Errorf("VMs named q6-team-a-orders-0: want exactly 1, got %d", len(vms))
 		}
 	})
 }

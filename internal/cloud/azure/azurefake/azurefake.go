@@ -244,6 +244,14 @@ func (s *Server) nic(w http.ResponseWriter, r *http.Request, id, name string) {
 			armError(w, http.StatusBadRequest, "InvalidRequestFormat", "Cannot parse the request: a NIC needs one IP configuration.")
 			return
 		}
+		if code, msg, ok := checkName("Microsoft.Network/networkInterfaces", name, 80); !ok {
+			armError(w, http.StatusBadRequest, code, msg)
+			return
+		}
+		if code, msg, ok := checkTags(in.Tags); !ok {
+			armError(w, http.StatusBadRequest, code, msg)
+			return
+		}
 		ipc := in.Properties.IPConfigurations[0].Properties
 		subnetID := ""
 		if ipc.Subnet != nil && ipc.Subnet.ID != nil {
@@ -372,6 +380,14 @@ func (s *Server) vm(w http.ResponseWriter, r *http.Request, id, name, verb strin
 		in := &armcompute.VirtualMachine{}
 		if err := json.NewDecoder(r.Body).Decode(in); err != nil || in.Properties == nil {
 			armError(w, http.StatusBadRequest, "InvalidRequestFormat", "Cannot parse the request.")
+			return
+		}
+		if code, msg, ok := checkName("Microsoft.Compute/virtualMachines", name, 64); !ok {
+			armError(w, http.StatusBadRequest, code, msg)
+			return
+		}
+		if code, msg, ok := checkTags(in.Tags); !ok {
+			armError(w, http.StatusBadRequest, code, msg)
 			return
 		}
 		if in.Properties.HardwareProfile == nil || deref(in.Properties.HardwareProfile.VMSize) == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/quorumdb/quorum/internal/cloud/azure/azurefake"
 	"github.com/quorumdb/quorum/internal/cloud/cloudtest"
 	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 )
 
 const subnet = "/subscriptions/sub-1/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/db"
@@ -42,7 +43,7 @@ func dial(t *testing.T, url, secret string) *azure.Client {
 func machine(name, addr, size string, disk int32) cloud.Machine {
 	return cloud.Machine{
 		Name: name, UserData: "#cloud-config\nhostname: " + name + "\n", SSHPublicKey: "ssh-ed25519 AAAA",
-		Labels: map[string]string{"quorum.dev/owner": "team-a/" + name},
+		Owner: identity.Owner("team-a", name),
 		VirtualMachineParameters: computev1alpha1.VirtualMachineParameters{
 			CPUs: 2, MemoryMiB: 16384, OSDiskGiB: 30,
 			DataDisks:  []computev1alpha1.Disk{{Name: "data", SizeGiB: disk}},
@@ -73,7 +74,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	want := &cloud.Observed{ID: "/subscriptions/sub-1/resourceGroups/rg-db/providers/Microsoft.Compute/virtualMachines/orders-0",
 		IPAddress: "10.20.0.5", PowerState: "On", CPUs: 2, MemoryMiB: 16384, Size: "Standard_E2s_v5",
-		DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/azure/scsi1/lun0"}}}
+		DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/azure/scsi1/lun0"}}, Owner: m.Owner}
 	if diff := cmp.Diff(want, o); diff != "" {
 		t.Errorf("after create: -want, +got:\n%s", diff)
 	}
@@ -127,6 +128,9 @@ func TestRefusals(t *testing.T) {
 	noSize := machine("orders-3", "10.20.0.8", "", 50)
 	wrongSub := machine("orders-4", "10.20.0.9", "Standard_E2s_v5", 50)
 	wrongSub.Network.Network = strings.Replace(subnet, "sub-1", "sub-2", 1)
+	slashTag := machine("orders-5", "10.20.0.10", "Standard_E2s_v5", 50)
+	slashTag.Azure.Tags = map[string]string{"quorum.dev/database": "orders"}
+	long := strings.Repeat("n", 65)
 	cases := map[string]struct {
 		m    cloud.Machine
 		want string
@@ -135,6 +139,8 @@ func TestRefusals(t *testing.T) {
 		"AddressOutside": {m: machine("orders-2", "10.30.0.5", "Standard_E2s_v5", 50), want: "PrivateIPAddressNotInSubnet (HTTP 400)"},
 		"NoSize":         {m: noSize, want: "InvalidParameter (HTTP 400)"},
 		"UnknownSubnet":  {m: wrongSub, want: "InvalidResourceReference (HTTP 400)"},
+		"TagWithSlash":   {m: slashTag, want: "InvalidTagNameCharacters (HTTP 400)"},
+		"NameTooLong":    {m: machine(long, "10.20.0.11", "Standard_E2s_v5", 50), want: "InvalidResourceName (HTTP 400)"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -144,10 +150,12 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	// The NIC of the VM refused for its size stays (as on Azure) and is
+	// The NICs of the VMs refused for their size and name stay (as on Azure) and is
 	// removed by the client's Delete.
-	if err := c.Delete(ctx, noSize); err != nil {
-		t.Fatal(err)
+	for _, m := range []cloud.Machine{noSize, machine(long, "10.20.0.11", "Standard_E2s_v5", 50)} {
+		if err := c.Delete(ctx, m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if diff := cmp.Diff([]string{"orders-0-nic"}, f.NICs()); diff != "" {
 		t.Errorf("NICs left: -want, +got:\n%s", diff)

@@ -320,6 +320,23 @@ func (s *Server) insert(w http.ResponseWriter, r *http.Request, zone string) {
 		apiError(w, http.StatusBadRequest, "invalid", "Invalid value for field 'resource.name': ''.")
 		return
 	}
+	if msg, ok := checkName("resource.name", in.Name); !ok {
+		apiError(w, http.StatusBadRequest, "invalid", msg)
+		return
+	}
+	if msg, ok := checkLabels(in.Labels); !ok {
+		apiError(w, http.StatusBadRequest, "invalid", msg)
+		return
+	}
+	for i, d := range in.Disks {
+		if d.InitializeParams == nil {
+			continue
+		}
+		if msg, ok := checkName(fmt.Sprintf("resource.disks[%d].initializeParams.diskName", i), d.InitializeParams.DiskName); !ok {
+			apiError(w, http.StatusBadRequest, "invalid", msg)
+			return
+		}
+	}
 	if _, ok := s.instances[zone+"/"+in.Name]; ok {
 		apiError(w, http.StatusConflict, "alreadyExists", fmt.Sprintf("The resource 'projects/%s/zones/%s/instances/%s' already exists", s.Project, zone, in.Name))
 		return

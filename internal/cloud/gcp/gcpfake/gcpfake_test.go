@@ -17,6 +17,7 @@ import (
 	"github.com/quorumdb/quorum/internal/cloud/fakeapi"
 	"github.com/quorumdb/quorum/internal/cloud/gcp"
 	"github.com/quorumdb/quorum/internal/cloud/gcp/gcpfake"
+	"github.com/quorumdb/quorum/internal/cloud/identity"
 )
 
 const subnetwork = "regions/europe-west1/subnetworks/db"
@@ -51,6 +52,7 @@ func dial(t *testing.T, f *gcpfake.Server, url, project string) *gcp.Client {
 func machine(name, addr, typ string, disk int32) cloud.Machine {
 	return cloud.Machine{
 		Name:     name,
+		Owner:    identity.Owner("team-a", name),
 		UserData: "#cloud-config\nhostname: " + name + "\n",
 		VirtualMachineParameters: computev1alpha1.VirtualMachineParameters{
 			CPUs: 2, MemoryMiB: 8192, OSDiskGiB: 20,
@@ -81,7 +83,7 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &cloud.Observed{ID: "1001", IPAddress: "10.10.0.5", PowerState: "On", CPUs: 2, MemoryMiB: 8192, Size: "n2-highmem-2", DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/by-id/google-data"}}}
+	want := &cloud.Observed{ID: "1001", IPAddress: "10.10.0.5", PowerState: "On", CPUs: 2, MemoryMiB: 8192, Size: "n2-highmem-2", DataDisks: []computev1alpha1.AttachedDisk{{Disk: computev1alpha1.Disk{Name: "data", SizeGiB: 50}, DevicePath: "/dev/disk/by-id/google-data"}}, Owner: m.Owner}
 	if diff := cmp.Diff(want, o); diff != "" {
 		t.Errorf("after insert: -want, +got:\n%s", diff)
 	}
@@ -135,6 +137,10 @@ func TestRefusals(t *testing.T) {
 	if err := c.Create(ctx, machine("orders-0", "10.10.0.5", "n2-highmem-2", 50)); err != nil {
 		t.Fatal(err)
 	}
+	badLabel := machine("orders-5", "10.10.0.10", "n2-highmem-2", 50)
+	badLabel.GCP.Labels = map[string]string{"team": "Orders/1"}
+	long := strings.Repeat("n", 64)
+	longDisk := strings.Repeat("d", 60)
 	otherNet := machine("orders-3", "10.10.0.8", "n2-highmem-2", 50)
 	otherNet.Network.Network = "regions/europe-west1/subnetworks/other"
 	cases := map[string]struct {
@@ -146,7 +152,12 @@ func TestRefusals(t *testing.T) {
 		"AddressTaken":   {c: c, m: machine("orders-1", "10.10.0.5", "n2-highmem-2", 50), want: "already being used"},
 		"AddressOutside": {c: c, m: machine("orders-2", "10.20.0.5", "n2-highmem-2", 50), want: "outside the subnetwork CIDR range"},
 		"UnknownNetwork": {c: c, m: otherNet, want: "cannot be found"},
-		"OtherProject":   {c: dial(t, f, url, "someone-else"), m: machine("orders-4", "10.10.0.9", "n2-highmem-2", 50), want: "projects/someone-else' was not found"},
+		"NameTooLong":    {c: c, m: machine(long, "10.10.0.11", "n2-highmem-2", 50), want: "Invalid value for field 'resource.name': '" + long + "'. Must be a match of regex"},
+		"NameWithDot":    {c: c, m: machine("orders.6", "10.10.0.12", "n2-highmem-2", 50), want: "Invalid value for field 'resource.name': 'orders.6'"},
+		"DiskNameTooLong": {c: c, m: machine(longDisk, "10.10.0.13", "n2-highmem-2", 50),
+			want: "Invalid value for field 'resource.disks[0].initializeParams.diskName': '" + longDisk + "-boot'"},
+		"LabelValue":   {c: c, m: badLabel, want: "Label value 'Orders/1' violates format constraints"},
+		"OtherProject": {c: dial(t, f, url, "someone-else"), m: machine("orders-4", "10.10.0.9", "n2-highmem-2", 50), want: "projects/someone-else' was not found"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

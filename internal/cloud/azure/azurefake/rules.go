@@ -1,0 +1,43 @@
+package azurefake
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Azure's documented naming and tagging rules the fake enforces, each
+// refused with ARM's error code and message shape.
+// https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
+// https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources
+
+// checkTags refuses tag names with reserved characters, and more tags or
+// longer names and values than Azure holds.
+func checkTags(tags map[string]*string) (code, msg string, ok bool) {
+	if len(tags) > 50 {
+		return "InvalidTagCount", fmt.Sprintf("The number of tags %d exceeds the maximum of 50.", len(tags)), false
+	}
+	var bad []string
+	for k, v := range tags {
+		if strings.ContainsAny(k, `<>%&\?/`) || strings.IndexFunc(k, func(r rune) bool { return r < 0x20 }) >= 0 {
+			bad = append(bad, k)
+			continue
+		}
+		if len(k) > 512 || (v != nil && len(*v) > 256) {
+			return "InvalidTagNameOrValueLength", fmt.Sprintf("Tag name '%s' or its value exceeds the maximum length (512 for names, 256 for values).", k), false
+		}
+	}
+	if len(bad) > 0 {
+		return "InvalidTagNameCharacters", fmt.Sprintf("The tag names '%s' have reserved characters '<,>,%%,&,\\,?,/' or control characters.", strings.Join(bad, ",")), false
+	}
+	return "", "", true
+}
+
+// checkName refuses a resource name Azure refuses: VM names are 1-64
+// characters (a Linux computer name too), NIC names 1-80, neither with
+// the characters below nor ending with a period.
+func checkName(kind, name string, max int) (code, msg string, ok bool) {
+	if len(name) < 1 || len(name) > max || strings.ContainsAny(name, `\/"'[]:|<>+=;,?*@& `) || strings.HasSuffix(name, ".") {
+		return "InvalidResourceName", fmt.Sprintf("Resource name %s is invalid. The name can be up to %d characters long. It can contain only letters, numbers, underscores, periods, and hyphens, and cannot end with a period. (%s)", name, max, kind), false
+	}
+	return "", "", true
+}
