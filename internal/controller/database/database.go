@@ -39,7 +39,7 @@ func (c *connector) Connect(ctx context.Context, d *dbv1alpha1.Database) (manage
 	adm, _, err := dbadmin.Connect(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {
 		if meta.WasDeleted(d) {
-			return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
+			return dbadmin.Unreachable[*dbv1alpha1.Database](err, "database", d.Spec.ForProvider.Name)
 		}
 		return nil, err
 	}

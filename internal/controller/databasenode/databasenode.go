@@ -18,12 +18,14 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/engine/node"
@@ -74,12 +76,57 @@ type connector struct {
 // them on first use) and opens an SSH connection with the host key pinned.
 func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.TypedExternalClient[*dbv1alpha1.DatabaseNode], error) {
 	ext, err := c.connect(ctx, dn)
-	if err != nil && meta.WasDeleted(dn) && !errors.Is(err, sshexec.ErrHostKeyMismatch) {
-		// Being deleted and its host, key or Secrets are gone (its VM and
-		// namespace going away alongside): there is nothing left to stop.
+	if err == nil || !meta.WasDeleted(dn) || errors.Is(err, sshexec.ErrHostKeyMismatch) {
+		return ext, err
+	}
+	// Being deleted and unreachable: let go only on an authoritative
+	// answer that the host is gone, never on a failure to connect, which
+	// would skip the final backup and the stop.
+	gone, why, gerr := hostGone(ctx, c.kube, dn, err)
+	if gerr != nil {
+		return nil, fmt.Errorf("%w (and cannot tell whether its host is gone: %w)", err, gerr)
+	}
+	if gone {
 		return mrsetup.Gone[*dbv1alpha1.DatabaseNode]{}, nil
 	}
-	return ext, err
+	return nil, fmt.Errorf("cannot reach the node to take the final backup and stop its services: %w; deletion waits, %s. If the host is lost for good, set spec.managementPolicies: [Observe] on DatabaseNode %s to release it without a final backup", err, why, dn.Name)
+}
+
+// hostGone reports whether a node being deleted has lost its host for
+// good, on an authoritative answer only:
+//   - no VirtualMachine in the namespace holds its address: a
+//     VirtualMachine's finalizer goes only once its platform says the VM is
+//     gone (a node on a host Quorum does not manage has no such authority
+//     and is released too, as before);
+//   - its namespace is being deleted and a Secret it needs is gone with it:
+//     nothing can ever reach the host again.
+//
+// Otherwise it says why it waits.
+func hostGone(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode, cause error) (bool, string, error) {
+	host := dn.Spec.ForProvider.Host
+	l := &computev1alpha1.VirtualMachineList{}
+	if err := kube.List(ctx, l, client.InNamespace(dn.Namespace)); err != nil {
+		return false, "", fmt.Errorf("cannot list VirtualMachines: %w", err)
+	}
+	vm := ""
+	for _, v := range l.Items {
+		if v.Status.AtProvider.IPAddress == host || v.Spec.ForProvider.Network.IPAddress == host {
+			vm = v.Name
+		}
+	}
+	if vm == "" {
+		return true, "", nil
+	}
+	if kerrors.IsNotFound(cause) {
+		ns := &corev1.Namespace{}
+		if err := kube.Get(ctx, client.ObjectKey{Name: dn.Namespace}, ns); err != nil {
+			return false, "", fmt.Errorf("cannot read namespace %s: %w", dn.Namespace, err)
+		}
+		if ns.DeletionTimestamp != nil {
+			return true, "", nil
+		}
+	}
+	return false, "VirtualMachine " + vm + " still holds " + host, nil
 }
 
 // roleFor builds the node's role with its cluster's secrets (creating
@@ -538,15 +585,23 @@ func (e *external) stop(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (manag
 	if err == nil {
 		return managed.ExternalDelete{}, nil
 	}
-	// The host went away during the stop: with it gone there is nothing
-	// left to stop. A host that still answers gets the stop retried.
+	// The host stopped answering during the stop: it is released only if
+	// it is gone for good (hostGone); a host that still answers, or may
+	// answer again, gets the stop retried.
 	if e.redial != nil {
 		c, derr := e.redial(ctx)
-		if derr != nil && !errors.Is(derr, sshexec.ErrHostKeyMismatch) {
-			return managed.ExternalDelete{}, nil
-		}
 		if c != nil {
 			_ = c.Close()
+		}
+		if derr != nil && !errors.Is(derr, sshexec.ErrHostKeyMismatch) {
+			gone, why, gerr := hostGone(ctx, e.kube, dn, derr)
+			if gerr != nil {
+				return managed.ExternalDelete{}, fmt.Errorf("%w (and cannot tell whether its host is gone: %w)", err, gerr)
+			}
+			if gone {
+				return managed.ExternalDelete{}, nil
+			}
+			return managed.ExternalDelete{}, fmt.Errorf("cannot stop the node's services: %w; its host stopped answering (%w) and deletion waits, %s", err, derr, why)
 		}
 	}
 	return managed.ExternalDelete{}, err

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +20,7 @@ import (
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/internal/accounts"
+	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 )
 
 // Endpoint reads the admin connection Secret.
@@ -68,6 +71,20 @@ func Connect(ctx context.Context, kube client.Reader, ns string, ref dbv1alpha1.
 		return nil, e, fmt.Errorf("cannot connect to the %s cluster as its administrator: %w", e.Engine, err)
 	}
 	return a, e, nil
+}
+
+// Unreachable is what a User or Database being deleted gets when its
+// cluster cannot be reached. Only an authoritative answer lets it go: the
+// admin connection Secret is gone, which happens only once the cluster's
+// nodes are (it is their connection Secret) or with the namespace. Any
+// other failure (a host down, a timeout, a refused login) is retried with
+// an error saying what blocks, rather than leave the role or database in
+// place on a cluster that lives on.
+func Unreachable[T resource.Managed](err error, what, name string) (managed.TypedExternalClient[T], error) {
+	if kerrors.IsNotFound(err) {
+		return mrsetup.Gone[T]{}, nil
+	}
+	return nil, fmt.Errorf("cannot drop %s %s: %w; deletion waits for the cluster to answer. If the cluster is gone for good, set spec.managementPolicies: [Observe] on this resource to release it", what, name, err)
 }
 
 // OwnerGoing reports whether the database that composed the object (its

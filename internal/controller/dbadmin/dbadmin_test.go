@@ -2,6 +2,7 @@ package dbadmin
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/internal/accounts"
+	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 )
 
 func TestEndpoint(t *testing.T) {
@@ -119,5 +121,43 @@ func TestOwnerGoingReadsTheXR(t *testing.T) {
 	}
 	if !OwnerGoing(context.Background(), kube, fake.NewClientBuilder().Build(), user) {
 		t.Error("XR gone: not going")
+	}
+}
+
+// TestUnreachable: a User or Database being deleted lets go when its
+// cluster's admin Secret is gone, and waits, saying why, on anything else.
+func TestUnreachable(t *testing.T) {
+	s := runtime.NewScheme()
+	_ = corev1.AddToScheme(s)
+	kube := fake.NewClientBuilder().WithScheme(s).WithObjects(&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db-admin"},
+		Data:       map[string][]byte{"engine": []byte("postgresql"), "hosts": []byte("127.0.0.1"), "port": []byte("1"), "username": []byte("quorum_admin"), "password": []byte("pw")},
+	}).Build()
+	dialers := map[string]accounts.Dialer{"postgresql": func(context.Context, accounts.Endpoint) (accounts.Admin, error) {
+		return nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+	}}
+	cases := map[string]struct {
+		secret   string
+		wantGone bool
+		wantErr  string
+	}{
+		"SecretGone":  {secret: "gone-admin", wantGone: true},
+		"ClusterDown": {secret: "db-admin", wantErr: "cannot drop role app: cannot connect to the postgresql cluster as its administrator: dial tcp 127.0.0.1:1: connect: connection refused; deletion waits"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Connect(context.Background(), kube, "team-a", dbv1alpha1.AdminConnection{SecretRef: dbv1alpha1.LocalSecretReference{Name: tc.secret}}, dialers)
+			if err == nil {
+				t.Fatal("Connect: want an error")
+			}
+			ext, err := Unreachable[*dbv1alpha1.User](err, "role", "app")
+			_, gone := ext.(mrsetup.Gone[*dbv1alpha1.User])
+			if gone != tc.wantGone {
+				t.Fatalf("released: want %v, got %v (%v)", tc.wantGone, gone, err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("want an error with %q, got %v", tc.wantErr, err)
+			}
+		})
 	}
 }

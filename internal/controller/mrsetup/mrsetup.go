@@ -94,9 +94,10 @@ func SetupWatching[T resource.Managed](mgr ctrl.Manager, o controller.Options, g
 }
 
 // Gone is the external client of a resource being deleted whose external
-// system no longer answers or whose credentials are gone (its cluster is being
-// deleted alongside): it reports the resource absent so deletion completes
-// instead of hanging on a finalizer.
+// system is authoritatively gone (its VM deleted on the platform, its
+// cluster's Secrets deleted with the cluster or the namespace): it reports
+// the resource absent so deletion completes. Never for a system that merely
+// does not answer: that is retried.
 type Gone[T resource.Managed] struct{}
 
 // Observe reports the resource absent.

@@ -56,9 +56,7 @@ func (c *connector) Connect(ctx context.Context, u *dbv1alpha1.User) (managed.Ty
 	adm, ep, err := dbadmin.Connect(ctx, c.kube, u.Namespace, u.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {
 		if meta.WasDeleted(u) {
-			// The cluster (its admin Secret or its hosts) is going away with
-			// the user: nothing left to drop.
-			return mrsetup.Gone[*dbv1alpha1.User]{}, nil
+			return dbadmin.Unreachable[*dbv1alpha1.User](err, "role", u.Spec.ForProvider.Name)
 		}
 		return nil, err
 	}

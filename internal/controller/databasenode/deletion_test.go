@@ -1,0 +1,103 @@
+package databasenode
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
+	"github.com/quorumdb/quorum/internal/controller/mrsetup"
+	"github.com/quorumdb/quorum/internal/engine"
+	"github.com/quorumdb/quorum/internal/guestkeys"
+)
+
+// TestDeletionNeedsAnAuthoritativeGone: a node being deleted whose host
+// does not answer is released only when its VirtualMachine is gone, or
+// when its namespace is being deleted and its Secrets went with it; a
+// failure to connect alone keeps it, with an error saying what it waits
+// for.
+func TestDeletionNeedsAnAuthoritativeGone(t *testing.T) {
+	// A port nothing listens on: SSH is refused at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	keys, err := guestkeys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	node := func() *dbv1alpha1.DatabaseNode {
+		return &dbv1alpha1.DatabaseNode{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db-0", UID: "uid-db-0", DeletionTimestamp: &now, Finalizers: []string{"finalizer.managedresource.crossplane.io"}},
+			Spec: dbv1alpha1.DatabaseNodeSpec{ForProvider: dbv1alpha1.DatabaseNodeParameters{
+				Engine: dbv1alpha1.PostgreSQL, Version: "15", Host: "127.0.0.1", Port: 5432,
+				SSH:                    dbv1alpha1.SSHConnection{Port: int32(port), User: "root", PrivateKeySecretRef: dbv1alpha1.SecretKeySelector{Name: "db-0-ssh", Key: "privateKey"}, HostKey: keys.HostPublic},
+				Cluster:                dbv1alpha1.ClusterMembership{Name: "db", Members: []dbv1alpha1.Member{{Name: "db-0", Address: "127.0.0.1"}}, BootstrapRole: "primary", Replication: "none"},
+				AdminPasswordSecretRef: dbv1alpha1.SecretKeySelector{Name: "db-admin-password", Key: "password"},
+			}},
+		}
+	}
+	vm := &computev1alpha1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db-0"},
+		Spec: computev1alpha1.VirtualMachineSpec{ForProvider: computev1alpha1.VirtualMachineParameters{Network: computev1alpha1.NetworkInterface{IPAddress: "127.0.0.1"}}}}
+	sshKey := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db-0-ssh"}, Data: map[string][]byte{"privateKey": keys.LoginPrivate}}
+	namespace := func(terminating bool) *corev1.Namespace {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+		if terminating {
+			ns.DeletionTimestamp, ns.Finalizers = &now, []string{"kubernetes"}
+		}
+		return ns
+	}
+	cases := map[string]struct {
+		objects  []client.Object
+		wantGone bool
+		wantErr  string
+	}{
+		"HostDownVMExists": {
+			objects: []client.Object{vm, sshKey, namespace(false)},
+			wantErr: "deletion waits, VirtualMachine db-0 still holds 127.0.0.1",
+		},
+		"VMGone": {
+			objects:  []client.Object{sshKey, namespace(false)},
+			wantGone: true,
+		},
+		"SecretGoneNamespaceLives": {
+			objects: []client.Object{vm, namespace(false)},
+			wantErr: "set spec.managementPolicies: [Observe] on DatabaseNode db-0",
+		},
+		"SecretGoneWithTheNamespace": {
+			objects:  []client.Object{vm, namespace(true)},
+			wantGone: true,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := runtime.NewScheme()
+			_ = corev1.AddToScheme(s)
+			_ = dbv1alpha1.SchemeBuilder.AddToScheme(s)
+			_ = computev1alpha1.SchemeBuilder.AddToScheme(s)
+			kube := fake.NewClientBuilder().WithScheme(s).WithObjects(tc.objects...).Build()
+			ext, err := (&connector{kube: kube, roles: engine.Nodes}).Connect(context.Background(), node())
+			_, gone := ext.(mrsetup.Gone[*dbv1alpha1.DatabaseNode])
+			if gone != tc.wantGone {
+				t.Fatalf("released: want %v, got %v (err %v)", tc.wantGone, gone, err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("want an error with %q, got %v", tc.wantErr, err)
+			}
+			if err != nil && strings.Contains(err.Error(), string(keys.LoginPrivate)) {
+				t.Error("the error quotes the private key")
+			}
+		})
+	}
+}
