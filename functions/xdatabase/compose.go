@@ -3,6 +3,7 @@ package xdatabase
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
@@ -35,7 +36,11 @@ const (
 // user's credentials exist. Anything already observed is always kept, so a
 // resource never disappears because a dependency is momentarily unready.
 func (p *plan) compose(desired map[resource.Name]*fnv1.Resource) (Status, error) {
-	st := Status{Addresses: p.addresses, Port: p.engine.Port}
+	st := Status{Port: p.engine.Port}
+	addressed := !slices.Contains(p.addresses, "")
+	if addressed {
+		st.Addresses = p.addresses
+	}
 	roll := p.rollout()
 
 	vmsReady, nodesReady := 0, 0
@@ -49,7 +54,9 @@ func (p *plan) compose(desired map[resource.Name]*fnv1.Resource) (Status, error)
 			vmsReady++
 		}
 		m := Member{Name: nodeName(p.name, i), Address: p.addresses[i]}
-		if vmReady || p.exists(nodeKey(i)) {
+		// A node needs every member's address: it waits for all VMs to
+		// have theirs.
+		if (vmReady && addressed) || p.exists(nodeKey(i)) {
 			node, err := p.databaseNode(i, roll.node[i])
 			if err != nil {
 				return st, errors.Wrapf(err, "cannot compose DatabaseNode %s", nodeName(p.name, i))
@@ -113,6 +120,9 @@ func (p *plan) compose(desired map[resource.Name]*fnv1.Resource) (Status, error)
 	switch {
 	case vmsReady < p.tier.Nodes && nodesReady == 0:
 		st.Phase, st.Message = PhaseProvisioning, fmt.Sprintf("%d of %d virtual machines ready", vmsReady, p.tier.Nodes)
+		if why := p.nodeProblem(); why != "" {
+			st.Message += "; " + why
+		}
 	case !clusterReady && !roll.active:
 		st.Phase, st.Message = PhaseInstalling, fmt.Sprintf("%d of %d %s nodes ready", nodesReady, p.tier.Nodes, p.engine.Name)
 		if why := p.nodeProblem(); why != "" {
@@ -224,6 +234,11 @@ func (p *plan) virtualMachine(i int, shape vmShape) (*structpb.Struct, error) {
 			},
 		},
 	}
+	if pool.First != "" && p.addresses[i] == "" {
+		// The provider leases the first free address of the pool and
+		// writes it to ipAddress.
+		vm.Spec.ForProvider.Network.AddressRange = &computev1alpha1.AddressRange{First: pool.First, Last: pool.Last}
+	}
 	if vm.Spec.ForProvider.OSDiskGiB == 0 {
 		vm.Spec.ForProvider.OSDiskGiB = 20
 	}
@@ -316,14 +331,18 @@ func (p *plan) databaseNode(i int, n nodeShape) (*structpb.Struct, error) {
 // disk it refuses), so the XDatabase's status says why it is not coming up.
 func (p *plan) nodeProblem() string {
 	for i := range p.tier.Nodes {
-		o, ok := p.observed[nodeKey(i)]
-		if !ok {
-			continue
-		}
-		for _, c := range o.list("status", "conditions") {
-			f := c.GetStructValue().GetFields()
-			if f["type"].GetStringValue() == "Synced" && f["status"].GetStringValue() == "False" {
-				return nodeName(p.name, i) + ": " + f["message"].GetStringValue()
+		// A VM's problem first (an exhausted address range, a name the
+		// platform refuses): its node waits for it.
+		for _, k := range []resource.Name{vmKey(i), nodeKey(i)} {
+			o, ok := p.observed[k]
+			if !ok {
+				continue
+			}
+			for _, c := range o.list("status", "conditions") {
+				f := c.GetStructValue().GetFields()
+				if f["type"].GetStringValue() == "Synced" && f["status"].GetStringValue() == "False" {
+					return nodeName(p.name, i) + ": " + f["message"].GetStringValue()
+				}
 			}
 		}
 	}

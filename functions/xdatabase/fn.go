@@ -9,6 +9,7 @@
 package xdatabase
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -243,20 +244,22 @@ func newPlan(in *v1alpha1.Input, cat v1alpha1.Catalog, name, namespace string, s
 		}
 	}
 	pc, pool := in.Platform(spec.Platform)
+	if pool.Network == "" {
+		return nil, errors.Errorf("the Composition's function input has no address pool for %s: set %s.addressPool or the top-level addressPool (its network at least)", spec.Platform, spec.Platform)
+	}
+	if (pool.First == "") != (pool.Last == "") || (pool.First == "" && spec.Platform == "vsphere") {
+		return nil, errors.Errorf("the Composition's function input's address pool for %s needs both first and last%s", spec.Platform, map[bool]string{true: ": vSphere assigns no addresses itself", false: " (or neither, to let the cloud assign addresses)"}[spec.Platform == "vsphere"])
+	}
+	// Addresses are the provider's to hand out (AddressLeases make them
+	// unique) or the cloud's: the function reads them back from the VMs and
+	// keeps them in status, so a changed pool never moves a running database.
 	addrs := prev.Addresses
 	if len(addrs) != tier.Nodes {
-		// Allocated once, then kept in status so a changed pool never moves
-		// a running database.
-		if pool.First == "" {
-			return nil, errors.Errorf("the Composition's function input has no address pool for %s: set %s.addressPool or the top-level addressPool", spec.Platform, spec.Platform)
-		}
-		a, err := allocate(pool, namespace+"/"+name, tier.Nodes)
-		if err != nil {
-			return nil, errors.Wrapf(err, "cannot allocate addresses from the function input's address pool for %s", spec.Platform)
-		}
-		addrs = make([]string, len(a))
-		for i := range a {
-			addrs[i] = a[i].String()
+		addrs = make([]string, tier.Nodes)
+		for i := range addrs {
+			if o, ok := observed[vmKey(i)]; ok {
+				addrs[i] = cmp.Or(o.str("spec", "forProvider", "network", "ipAddress"), o.str("status", "atProvider", "ipAddress"))
+			}
 		}
 	}
 	return &plan{in: in, name: name, namespace: namespace, spec: spec.withDefaults(), engine: e, tier: tier, size: size, place: place, providerConfig: pc, pool: pool, addresses: addrs, observed: observed, readyCache: map[resource.Name]bool{}, restoreTime: restoreTime}, nil
@@ -281,7 +284,10 @@ func sortedKeys[V any](m map[string]V) []string {
 func (s Status) asMap() map[string]any {
 	members := make([]any, len(s.Members))
 	for i, m := range s.Members {
-		mm := map[string]any{"name": m.Name, "address": m.Address, "ready": m.Ready}
+		mm := map[string]any{"name": m.Name, "ready": m.Ready}
+		if m.Address != "" {
+			mm["address"] = m.Address
+		}
 		if m.Role != "" {
 			mm["role"] = m.Role
 		}
@@ -291,7 +297,12 @@ func (s Status) asMap() map[string]any {
 	for i, a := range s.Addresses {
 		addrs[i] = a
 	}
-	out := map[string]any{"phase": s.Phase, "message": s.Message, "addresses": addrs, "members": members}
+	out := map[string]any{"phase": s.Phase, "message": s.Message, "members": members}
+	if len(addrs) > 0 {
+		// Only once every VM has its address: status is where they are
+		// kept from.
+		out["addresses"] = addrs
+	}
 	for k, v := range map[string]string{"endpoint": s.Endpoint, "primary": s.Primary, "connectionSecret": s.ConnectionSecret} {
 		if v != "" {
 			out[k] = v

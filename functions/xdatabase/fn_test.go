@@ -118,17 +118,23 @@ func TestRunFunctionFatal(t *testing.T) {
 			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
 			want:   fatal(`cannot compose VirtualMachine orders-0: spec.platform is vsphere but the Composition's function input has no vsphere.template: add the template to clone (and datacenter, cluster, datastore) to the input`),
 		},
-		"PoolTooSmall": {
-			reason: "An address pool that cannot hold a database's block is refused.",
-			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.5", "network": "n"}}`,
+		"VSphereNeedsRange": {
+			reason: "vSphere assigns no addresses: its pool needs the range the provider leases from.",
+			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "network": "n"}, "vsphere": {"template": "t"}}`,
 			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`,
-			want:   fatal(`cannot allocate addresses from the function input's address pool for vsphere: addressPool must span at least 4 addresses`),
+			want:   fatal(`the Composition's function input's address pool for vsphere needs both first and last: vSphere assigns no addresses itself`),
+		},
+		"HalfARange": {
+			reason: "A range needs both ends.",
+			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "network": "n"}, "gcp": {"image": "i", "zones": ["z"]}}`,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "gcp"}`,
+			want:   fatal(`the Composition's function input's address pool for gcp needs both first and last (or neither, to let the cloud assign addresses)`),
 		},
 		"NoPoolForPlatform": {
 			reason: "A platform with no address pool of its own and no top-level one is refused, naming both places to set one.",
 			input:  `{"apiVersion": "xdatabase.fn.quorum.dev/v1alpha1", "kind": "Input", "vsphere": {"template": "t", "addressPool": {"cidr": "10.0.0.0/24", "first": "10.0.0.4", "last": "10.0.0.40", "network": "n"}}, "gcp": {"image": "i", "zones": ["z"]}}`,
 			spec:   `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "gcp"}`,
-			want:   fatal(`the Composition's function input has no address pool for gcp: set gcp.addressPool or the top-level addressPool`),
+			want:   fatal(`the Composition's function input has no address pool for gcp: set gcp.addressPool or the top-level addressPool (its network at least)`),
 		},
 		"RestorePointInTimeOtherEngine": {
 			reason: "Points in time are offered for PostgreSQL only.",
@@ -254,8 +260,8 @@ func vmsReady(n int, cpus, mem int) observedState {
 		name := nodeName("orders", i)
 		o[string(vmKey(i))] = `{"apiVersion": "compute.m.quorum.dev/v1alpha1", "kind": "VirtualMachine",
 			"metadata": {"name": "` + name + `", "namespace": "team-a", "generation": 1},
-			"spec": {"forProvider": {"cpus": ` + itoa(cpus) + `, "memoryMiB": ` + itoa(mem) + `, "dataDisks": [{"name": "data", "sizeGiB": 20}]}},
-			"status": {"atProvider": {"sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI` + itoa(i) + `", "dataDisks": [{"name": "disk0", "sizeGiB": 20, "devicePath": "/dev/disk/by-id/wwn-0x600` + itoa(i) + `"}]}, ` + readyCond + `}}`
+			"spec": {"forProvider": {"cpus": ` + itoa(cpus) + `, "memoryMiB": ` + itoa(mem) + `, "dataDisks": [{"name": "data", "sizeGiB": 20}], "network": {"network": "VM Network", "ipAddress": "10.77.0.` + itoa(16+i) + `"}}},
+			"status": {"atProvider": {"ipAddress": "10.77.0.` + itoa(16+i) + `", "sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI` + itoa(i) + `", "dataDisks": [{"name": "disk0", "sizeGiB": 20, "devicePath": "/dev/disk/by-id/wwn-0x600` + itoa(i) + `"}]}, ` + readyCond + `}}`
 	}
 	return o
 }
@@ -304,6 +310,21 @@ func TestNodeProblemInStatus(t *testing.T) {
 	got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(testInput), Observed: observed.state(spec)})
 	msg := got.GetDesired().GetComposite().GetResource().GetFields()["status"].GetStructValue().GetFields()["message"].GetStringValue()
 	if diff := cmp.Diff("0 of 1 postgresql nodes ready; orders-0: "+why, msg); diff != "" {
+		t.Errorf("status message (-want, +got):\n%s", diff)
+	}
+}
+
+// TestVMProblemInStatus: a VM the provider cannot give an address says so
+// in the XDatabase's status.
+func TestVMProblemInStatus(t *testing.T) {
+	spec := `{"engine": "postgresql", "version": "15", "tier": "dev", "size": "small", "storageGB": 20, "platform": "vsphere"}`
+	why := "address range exhausted: every address from 10.77.0.16 to 10.77.0.31 on network VM Network is held: widen the range or delete unused VMs"
+	observed := observedState{string(vmKey(0)): `{"apiVersion": "compute.m.quorum.dev/v1alpha1", "kind": "VirtualMachine",
+		"metadata": {"name": "orders-0", "namespace": "team-a", "generation": 1}, "spec": {"forProvider": {"cpus": 2}},
+		"status": {"conditions": [{"type": "Synced", "status": "False", "reason": "ReconcileError", "message": "` + why + `", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}`}
+	got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(testInput), Observed: observed.state(spec)})
+	msg := got.GetDesired().GetComposite().GetResource().GetFields()["status"].GetStructValue().GetFields()["message"].GetStringValue()
+	if diff := cmp.Diff("0 of 1 virtual machines ready; orders-0: "+why, msg); diff != "" {
 		t.Errorf("status message (-want, +got):\n%s", diff)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,6 +208,9 @@ func observe(t *testing.T, rendered string, prev []map[string]any, ready map[str
 			order = append(order, k)
 		}
 		if f, ok := ready[u.GetKind()]; ok {
+			if u.GetKind() == "VirtualMachine" {
+				address(t, u, byName)
+			}
 			u.SetGeneration(1)
 			_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2026-01-01T00:00:00Z"}}, "status", "conditions")
 			f(u)
@@ -229,6 +233,39 @@ func observe(t *testing.T, rendered string, prev []map[string]any, ready map[str
 		out = append(out, byName[k])
 	}
 	return out
+}
+
+// address gives a ready VM its address as the provider would: kept once
+// given, else the lowest free one of its range (written to the spec and
+// reported in status).
+func address(t *testing.T, u *unstructured.Unstructured, seen map[string]map[string]any) {
+	t.Helper()
+	if prev, ok := seen["VirtualMachine/"+u.GetName()]; ok {
+		if a, _, _ := unstructured.NestedString(prev, "spec", "forProvider", "network", "ipAddress"); a != "" {
+			_ = unstructured.SetNestedField(u.Object, a, "spec", "forProvider", "network", "ipAddress")
+		}
+	}
+	a, _, _ := unstructured.NestedString(u.Object, "spec", "forProvider", "network", "ipAddress")
+	if a == "" {
+		first, _, _ := unstructured.NestedString(u.Object, "spec", "forProvider", "network", "addressRange", "first")
+		if first == "" {
+			t.Fatalf("VirtualMachine %s has neither an address nor a range", u.GetName())
+		}
+		used := map[string]bool{}
+		for k, o := range seen {
+			if ip, _, _ := unstructured.NestedString(o, "spec", "forProvider", "network", "ipAddress"); strings.HasPrefix(k, "VirtualMachine/") && ip != "" {
+				used[ip] = true
+			}
+		}
+		next := netip.MustParseAddr(first)
+		for used[next.String()] {
+			next = next.Next()
+		}
+		a = next.String()
+		_ = unstructured.SetNestedField(u.Object, a, "spec", "forProvider", "network", "ipAddress")
+		seen["VirtualMachine/"+u.GetName()] = u.Object
+	}
+	_ = unstructured.SetNestedField(u.Object, a, "status", "atProvider", "ipAddress")
 }
 
 // TestProgression renders an ha PostgreSQL as it comes up: nothing ready,

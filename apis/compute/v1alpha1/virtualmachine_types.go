@@ -43,9 +43,18 @@ type NetworkInterface struct {
 	// subnetwork self-link.
 	Network string `json:"network"`
 
-	// IPAddress assigned statically to the VM.
+	// IPAddress assigned statically to the VM. Left empty, the provider
+	// takes one from addressRange, or (Azure, GCP) the cloud assigns one;
+	// either way it is written here once known. Every address on a network
+	// is held through an AddressLease, so no two VMs get the same one.
+	// +optional
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="ipAddress must be an IPv4 or IPv6 address such as 10.0.0.10"
-	IPAddress string `json:"ipAddress"`
+	IPAddress string `json:"ipAddress,omitempty"`
+
+	// AddressRange the provider takes the VM's address from when ipAddress
+	// is empty: the first address of the range no lease holds.
+	// +optional
+	AddressRange *AddressRange `json:"addressRange,omitempty"`
 
 	// PrefixLength of the subnet, for example 24.
 	// +optional
@@ -56,6 +65,16 @@ type NetworkInterface struct {
 	// Gateway of the subnet.
 	// +optional
 	Gateway string `json:"gateway,omitempty"`
+}
+
+// An AddressRange is a block of a network's addresses the provider hands
+// out, first to last inclusive.
+// +kubebuilder:validation:XValidation:rule="ip(self.first).family() == ip(self.last).family()",message="addressRange.first and addressRange.last must be of one IP family"
+type AddressRange struct {
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="addressRange.first must be an IP address such as 10.0.0.16"
+	First string `json:"first"`
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="addressRange.last must be an IP address such as 10.0.0.250"
+	Last string `json:"last"`
 }
 
 // VSpherePlacement says where in vCenter the VM is cloned.

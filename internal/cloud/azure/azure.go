@@ -1,5 +1,6 @@
 // Package azure creates database VMs on Azure (armcompute + armnetwork): a
-// NIC with a static private address in a subnet, then a VM with its size,
+// NIC with a private address in a subnet (static when the VM names one,
+// else assigned by Azure), then a VM with its size,
 // image, OS and data disks (deleted with it), zone, tags and cloud-init
 // custom data. Deleting removes the VM, its disks and its NIC, nothing else.
 package azure
@@ -155,17 +156,17 @@ func (c *Client) Create(ctx context.Context, m cloud.Machine) error {
 		tags[k] = to.Ptr(v)
 	}
 	tags[identity.OwnerKey] = to.Ptr(m.Owner)
+	ipc := &armnetwork.InterfaceIPConfigurationPropertiesFormat{PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodDynamic)}
+	if m.Network.IPAddress != "" {
+		ipc = &armnetwork.InterfaceIPConfigurationPropertiesFormat{PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic), PrivateIPAddress: to.Ptr(m.Network.IPAddress)}
+	}
+	ipc.Subnet, ipc.Primary = &armnetwork.Subnet{ID: to.Ptr(m.Network.Network)}, to.Ptr(true)
 	np, err := c.nics.BeginCreateOrUpdate(ctx, p.ResourceGroup, nicName(m.Name), armnetwork.Interface{
 		Location: to.Ptr(p.Location),
 		Tags:     tags,
 		Properties: &armnetwork.InterfacePropertiesFormat{IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{
-			Name: to.Ptr("primary"),
-			Properties: &armnetwork.InterfaceIPConfigurationPropertiesFormat{
-				Subnet:                    &armnetwork.Subnet{ID: to.Ptr(m.Network.Network)},
-				PrivateIPAllocationMethod: to.Ptr(armnetwork.IPAllocationMethodStatic),
-				PrivateIPAddress:          to.Ptr(m.Network.IPAddress),
-				Primary:                   to.Ptr(true),
-			},
+			Name:       to.Ptr("primary"),
+			Properties: ipc,
 		}}},
 	}, nil)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/quorumdb/quorum/internal/cloud/gcp/gcpfake"
 	"github.com/quorumdb/quorum/internal/cloud/identity"
 	"github.com/quorumdb/quorum/internal/cloud/vsphere"
+	"github.com/quorumdb/quorum/internal/lease"
 )
 
 func TestMain(m *testing.M) { cloudtest.Main(m) }
@@ -91,7 +93,7 @@ func TestForeignVMs(t *testing.T) {
 		for name, b := range backends(t, vc) {
 			t.Run(name, func(t *testing.T) {
 				k := kube(t).Build()
-				e := &external{kube: k, cloud: b.cloud}
+				e := &external{kube: k, cloud: b.cloud, leases: lease.Leaser{Kube: k}, platform: name}
 				mk := func(ns, n, addr string) *computev1alpha1.VirtualMachine {
 					vm := &computev1alpha1.VirtualMachine{
 						ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: ns, UID: types.UID("uid-" + ns + "-" + n)},
@@ -194,4 +196,102 @@ func TestExternalNameRefusesWhatThePlatformCannotHold(t *testing.T) {
 	if meta.GetExternalName(vm) != "" {
 		t.Error("an external name was set anyway")
 	}
+}
+
+// TestAddresses: a VM with a range gets the first free address through a
+// lease, written to its spec before anything is created; a second VM gets
+// the next; the address is free again once the platform says the VM is
+// gone. With neither address nor range, Azure and GCP assign one outside
+// their reserved addresses.
+func TestAddresses(t *testing.T) {
+	simulator.Test(func(ctx context.Context, vc *vim25.Client) {
+		bs := backends(t, vc)
+		k := kube(t).Build()
+		mk := func(b backend, ns, n string) *computev1alpha1.VirtualMachine {
+			vm := &computev1alpha1.VirtualMachine{
+				ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: ns, UID: types.UID("uid-" + ns + "-" + n)},
+				Spec: computev1alpha1.VirtualMachineSpec{ForProvider: computev1alpha1.VirtualMachineParameters{
+					CPUs: 2, MemoryMiB: 4096, OSDiskGiB: 20, DataDisks: []computev1alpha1.Disk{{Name: "data", SizeGiB: 20}}, PowerState: computev1alpha1.PowerOn,
+				}},
+			}
+			b.place(&vm.Spec.ForProvider, "0")
+			vm.Spec.ForProvider.Network.IPAddress = ""
+			if err := (externalName{}).Initialize(ctx, vm); err != nil {
+				t.Fatal(err)
+			}
+			return vm
+		}
+		leases := func() []string {
+			l := &v1alpha1.AddressLeaseList{}
+			if err := k.List(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, le := range l.Items {
+				out = append(out, le.Spec.Address+" "+le.Spec.Holder.Namespace+"/"+le.Spec.Holder.Name)
+			}
+			slices.Sort(out)
+			return out
+		}
+
+		e := &external{kube: k, cloud: bs["vsphere"].cloud, leases: lease.Leaser{Kube: k}, platform: "vsphere:sim"}
+		var vms []*computev1alpha1.VirtualMachine
+		for _, ns := range []string{"team-a", "team-b"} {
+			vm := mk(bs["vsphere"], ns, "db-0")
+			vm.Spec.ForProvider.Network.AddressRange = &computev1alpha1.AddressRange{First: "10.77.0.40", Last: "10.77.0.41"}
+			obs, err := e.Observe(ctx, vm)
+			if err != nil || obs.ResourceExists || !obs.ResourceLateInitialized {
+				t.Fatalf("Observe %s: want not exists and late-initialized, got %+v, %v", ns, obs, err)
+			}
+			if _, err := e.Create(ctx, vm); err != nil {
+				t.Fatal(err)
+			}
+			vms = append(vms, vm)
+		}
+		if diff := cmp.Diff([]string{"10.77.0.40", "10.77.0.41"}, []string{vms[0].Spec.ForProvider.Network.IPAddress, vms[1].Spec.ForProvider.Network.IPAddress}); diff != "" {
+			t.Errorf("addresses in spec: -want, +got:\n%s", diff)
+		}
+		third := mk(bs["vsphere"], "team-c", "db-0")
+		third.Spec.ForProvider.Network.AddressRange = &computev1alpha1.AddressRange{First: "10.77.0.40", Last: "10.77.0.41"}
+		if _, err := e.Observe(ctx, third); err == nil || !strings.Contains(err.Error(), "address range exhausted") {
+			t.Errorf("a third VM on a range of two: want the range exhausted, got %v", err)
+		}
+		// A VM naming another's address is refused before it exists.
+		thief := mk(bs["vsphere"], "team-c", "db-1")
+		thief.Spec.ForProvider.Network.IPAddress = "10.77.0.40"
+		if _, err := e.Observe(ctx, thief); err == nil || !strings.Contains(err.Error(), "10.77.0.40 on network VM Network is held by VirtualMachine team-a/db-0") {
+			t.Errorf("a VM naming a held address: %v", err)
+		}
+		// Deleted: the lease stays until the platform says the VM is gone.
+		if _, err := e.Delete(ctx, vms[0]); err != nil {
+			t.Fatal(err)
+		}
+		now := metav1.Now()
+		vms[0].SetDeletionTimestamp(&now)
+		if obs, err := e.Observe(ctx, vms[0]); err != nil || obs.ResourceExists {
+			t.Fatalf("Observe after delete: %+v, %v", obs, err)
+		}
+		if diff := cmp.Diff([]string{"10.77.0.41 team-b/db-0"}, leases()); diff != "" {
+			t.Errorf("leases after the delete: -want, +got:\n%s", diff)
+		}
+
+		for name, want := range map[string]string{"azure": "10.20.0.4", "gcp": "10.10.0.2"} {
+			t.Run(name, func(t *testing.T) {
+				e := &external{kube: k, cloud: bs[name].cloud, leases: lease.Leaser{Kube: k}, platform: name}
+				vm := mk(bs[name], "team-a", "cloud-"+name)
+				if obs, err := e.Observe(ctx, vm); err != nil || obs.ResourceExists || obs.ResourceLateInitialized {
+					t.Fatalf("Observe: %+v, %v", obs, err)
+				}
+				if _, err := e.Create(ctx, vm); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.Observe(ctx, vm); err != nil {
+					t.Fatal(err)
+				}
+				if got := vm.Status.AtProvider.IPAddress; got != want {
+					t.Errorf("address the cloud assigned: want %s (the first not reserved), got %s", want, got)
+				}
+			})
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"github.com/quorumdb/quorum/internal/cloud/identity"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/guestkeys"
+	"github.com/quorumdb/quorum/internal/lease"
 )
 
 const (
@@ -153,7 +155,22 @@ func (c *connector) Connect(ctx context.Context, vm *computev1alpha1.VirtualMach
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errConnect, err)
 	}
-	return &external{kube: c.kube, cloud: cl}, nil
+	return &external{kube: c.kube, cloud: cl, leases: lease.Leaser{Kube: c.kube}, platform: PlatformID(spec)}, nil
+}
+
+// PlatformID names the platform a ProviderConfig drives, so that leases
+// of its networks' addresses are shared by every ProviderConfig of that
+// platform and by no other.
+func PlatformID(spec v1alpha1.ProviderConfigSpec) string {
+	switch {
+	case spec.VSphere != nil:
+		return "vsphere:" + spec.VSphere.URL
+	case spec.Azure != nil:
+		return "azure:" + spec.Azure.SubscriptionID
+	case spec.GCP != nil:
+		return "gcp:" + spec.GCP.Project
+	}
+	return ""
 }
 
 // ProviderConfigSpec reads the namespaced or cluster config a managed
@@ -195,8 +212,47 @@ func NamespacedCredentials(namespace, name string, c v1alpha1.ProviderCredential
 }
 
 type external struct {
-	kube  client.Client
-	cloud cloud.Cloud
+	kube     client.Client
+	cloud    cloud.Cloud
+	leases   lease.Leaser
+	platform string
+}
+
+func holder(vm *computev1alpha1.VirtualMachine) v1alpha1.AddressHolder {
+	return v1alpha1.AddressHolder{Namespace: vm.Namespace, Name: vm.Name, UID: string(vm.UID)}
+}
+
+// address makes sure the VM holds its address before anything is created
+// with it: a lease on the address set in the spec, or one taken from the
+// spec's range and written to the spec (reporting true: the caller
+// persists it before the create). With neither, the platform assigns one
+// (Azure, GCP), unique there.
+func (e *external) address(ctx context.Context, vm *computev1alpha1.VirtualMachine) (bool, error) {
+	n := vm.Spec.ForProvider.Network
+	net := lease.Network{Platform: e.platform, Name: n.Network}
+	switch {
+	case n.IPAddress != "":
+		a, err := netip.ParseAddr(n.IPAddress)
+		if err != nil {
+			return false, fmt.Errorf("spec.forProvider.network.ipAddress %q is not an address: %w", n.IPAddress, err)
+		}
+		return false, e.leases.Hold(ctx, net, a, holder(vm))
+	case n.AddressRange != nil:
+		first, err1 := netip.ParseAddr(n.AddressRange.First)
+		last, err2 := netip.ParseAddr(n.AddressRange.Last)
+		if err := errors.Join(err1, err2); err != nil {
+			return false, fmt.Errorf("spec.forProvider.network.addressRange: %w", err)
+		}
+		a, err := e.leases.Take(ctx, net, first, last, holder(vm))
+		if err != nil {
+			return false, err
+		}
+		vm.Spec.ForProvider.Network.IPAddress = a.String()
+		return true, nil
+	case vm.Spec.ForProvider.VSphere != nil:
+		return false, errors.New("spec.forProvider.network: a vSphere VM needs ipAddress or addressRange: vSphere assigns no address itself")
+	}
+	return false, nil
 }
 
 func (e *external) machine(ctx context.Context, vm *computev1alpha1.VirtualMachine) (cloud.Machine, guestkeys.Keys, error) {
@@ -241,18 +297,23 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 	if meta.WasDeleted(vm) {
 		// Only whether it still exists matters now; do not recreate keys.
 		o, err := e.cloud.Get(ctx, cloud.Machine{Name: meta.GetExternalName(vm), VirtualMachineParameters: vm.Spec.ForProvider})
-		if errors.Is(err, cloud.ErrNotFound) {
-			return managed.ExternalObservation{ResourceExists: false}, nil
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
 		}
-		if o.Owner != identity.Owner(vm.Namespace, vm.Name) {
-			// Someone else's VM under this name: this resource never made
-			// a VM, so there is nothing of its own to delete.
-			return managed.ExternalObservation{ResourceExists: false}, nil
+		// Someone else's VM under this name is not this resource's: it
+		// never made a VM, so there is nothing of its own to delete.
+		if err == nil && o.Owner == identity.Owner(vm.Namespace, vm.Name) {
+			return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: true}, nil
 		}
-		return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: true}, nil
+		// Gone, as the platform says: its address is free again.
+		if err := e.leases.Release(ctx, holder(vm)); err != nil {
+			return managed.ExternalObservation{}, err
+		}
+		return managed.ExternalObservation{ResourceExists: false}, nil
+	}
+	lateInit, err := e.address(ctx, vm)
+	if err != nil {
+		return managed.ExternalObservation{}, err
 	}
 	m, keys, err := e.machine(ctx, vm)
 	if err != nil {
@@ -260,7 +321,10 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 	}
 	o, err := e.cloud.Get(ctx, m)
 	if errors.Is(err, cloud.ErrNotFound) {
-		return managed.ExternalObservation{ResourceExists: false}, nil
+		// The create-pending update before the create persists a taken
+		// address; a lease whose update was lost is found again by its
+		// holder.
+		return managed.ExternalObservation{ResourceExists: false, ResourceLateInitialized: lateInit}, nil
 	}
 	if err != nil {
 		return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
@@ -281,8 +345,9 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 		vm.SetConditions(xpv2.Creating().WithMessage("waiting for the guest to be powered on with its address"))
 	}
 	return managed.ExternalObservation{
-		ResourceExists:   true,
-		ResourceUpToDate: cloud.UpToDate(m, o, sizeName(vm.Spec.ForProvider)),
+		ResourceExists:          true,
+		ResourceLateInitialized: lateInit,
+		ResourceUpToDate:        cloud.UpToDate(m, o, sizeName(vm.Spec.ForProvider)),
 		ConnectionDetails: managed.ConnectionDetails{
 			"host":       []byte(cmp.Or(o.IPAddress, vm.Spec.ForProvider.Network.IPAddress)),
 			"port":       []byte(strconv.Itoa(22)),

@@ -23,6 +23,7 @@ import (
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/apis/v1alpha1"
 	"github.com/quorumdb/quorum/internal/cloud/vsphere"
+	"github.com/quorumdb/quorum/internal/lease"
 )
 
 func newVM() *computev1alpha1.VirtualMachine {
@@ -49,6 +50,9 @@ func kube(t *testing.T) *fake.ClientBuilder {
 	if err := dbv1alpha1.SchemeBuilder.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
+	if err := v1alpha1.SchemeBuilder.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
 	return fake.NewClientBuilder().WithScheme(s)
 }
 
@@ -62,12 +66,12 @@ func TestCrashAfterCreate(t *testing.T) {
 		if got := meta.GetExternalName(vm); got != "q6-team-a-orders-0" {
 			t.Fatalf("external name: want q6-team-a-orders-0, got %q", got)
 		}
-		first := &external{kube: k, cloud: vsphere.New(vc, "DC0")}
+		first := &external{kube: k, cloud: vsphere.New(vc, "DC0"), leases: lease.Leaser{Kube: k}, platform: "vsphere:sim"}
 		if _, err := first.Create(ctx, vm); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
 		// A new process: new client, same Kubernetes state, no memory.
-		second := &external{kube: k, cloud: vsphere.New(vc, "DC0")}
+		second := &external{kube: k, cloud: vsphere.New(vc, "DC0"), leases: lease.Leaser{Kube: k}, platform: "vsphere:sim"}
 		obs, err := second.Observe(ctx, newVM())
 		if err != nil {
 			t.Fatalf("Observe: %v", err)
@@ -90,7 +94,7 @@ func TestCrashAfterCreate(t *testing.T) {
 func TestObserve(t *testing.T) {
 	simulator.Test(func(ctx context.Context, vc *vim25.Client) {
 		k := kube(t).Build()
-		e := &external{kube: k, cloud: vsphere.New(vc, "DC0")}
+		e := &external{kube: k, cloud: vsphere.New(vc, "DC0"), leases: lease.Leaser{Kube: k}, platform: "vsphere:sim"}
 		vm := newVM()
 		obs, err := e.Observe(ctx, vm)
 		if err != nil || obs.ResourceExists {

@@ -90,13 +90,19 @@ func (in *Input) Platform(name string) (providerConfig string, pool AddressPool)
 	return providerConfig, pool
 }
 
-// AddressPool is a range of addresses reserved for database VMs.
+// AddressPool is the network database VMs are placed on and, when First
+// and Last are set, the range the provider leases their addresses from
+// (one AddressLease per address, so no two VMs share one). Azure and GCP
+// assign addresses themselves when First and Last are left out; vSphere
+// needs them.
 type AddressPool struct {
 	// CIDR of the subnet, for example 10.77.0.0/24.
 	CIDR string `json:"cidr"`
 	// First and Last bound the addresses handed out, inclusive.
-	First string `json:"first"`
-	Last  string `json:"last"`
+	// +optional
+	First string `json:"first,omitempty"`
+	// +optional
+	Last string `json:"last,omitempty"`
 	// Gateway of the subnet.
 	// +optional
 	Gateway string `json:"gateway,omitempty"`

@@ -262,13 +262,43 @@ func (s *Server) nic(w http.ResponseWriter, r *http.Request, id, name string) {
 			armError(w, http.StatusBadRequest, "InvalidResourceReference", fmt.Sprintf("Resource %s referenced by resource %s was not found.", subnetID, id))
 			return
 		}
-		addr, err := netip.ParseAddr(deref(ipc.PrivateIPAddress))
-		if err != nil || !prefix.Contains(addr) {
-			armError(w, http.StatusBadRequest, "PrivateIPAddressNotInSubnet", fmt.Sprintf("IP configuration %s/ipConfigurations/primary references the private IP address %s which is not within the subnet %s (%s).", id, deref(ipc.PrivateIPAddress), subnetID, prefix))
-			return
+		inUse := func(a netip.Addr) *armnetwork.Interface {
+			for k, n := range s.nics {
+				if k != key && deref(n.Properties.IPConfigurations[0].Properties.PrivateIPAddress) == a.String() {
+					return n
+				}
+			}
+			return nil
 		}
-		for k, n := range s.nics {
-			if k != key && *n.Properties.IPConfigurations[0].Properties.PrivateIPAddress == addr.String() {
+		var addr netip.Addr
+		if deref(ipc.PrivateIPAllocationMethod) == armnetwork.IPAllocationMethodDynamic {
+			// Azure picks the lowest free address outside the reserved ones.
+			if cur != nil {
+				addr = netip.MustParseAddr(deref(cur.Properties.IPConfigurations[0].Properties.PrivateIPAddress))
+			}
+			for a := prefix.Masked().Addr(); !addr.IsValid() && prefix.Contains(a); a = a.Next() {
+				if !reserved(prefix, a) && inUse(a) == nil {
+					addr = a
+				}
+			}
+			if !addr.IsValid() {
+				armError(w, http.StatusBadRequest, "SubnetIsFull", fmt.Sprintf("Subnet %s with address prefix %s does not have enough capacity for 1 IP addresses.", subnetID, prefix))
+				return
+			}
+			a := addr.String()
+			ipc.PrivateIPAddress = &a
+		} else {
+			var err error
+			addr, err = netip.ParseAddr(deref(ipc.PrivateIPAddress))
+			if err != nil || !prefix.Contains(addr) {
+				armError(w, http.StatusBadRequest, "PrivateIPAddressNotInSubnet", fmt.Sprintf("IP configuration %s/ipConfigurations/primary references the private IP address %s which is not within the subnet %s (%s).", id, deref(ipc.PrivateIPAddress), subnetID, prefix))
+				return
+			}
+			if reserved(prefix, addr) {
+				armError(w, http.StatusBadRequest, "PrivateIPAddressInReservedRange", fmt.Sprintf("Private static IP address %s falls within reserved IP range of subnet prefix %s.", addr, prefix))
+				return
+			}
+			if n := inUse(addr); n != nil {
 				armError(w, http.StatusBadRequest, "PrivateIPAddressInUse", fmt.Sprintf("IP configuration %s/ipConfigurations/primary is using the private IP address %s which is already allocated to resource %s.", id, addr, *n.ID))
 				return
 			}

@@ -135,12 +135,14 @@ func TestRefusals(t *testing.T) {
 		m    cloud.Machine
 		want string
 	}{
-		"AddressTaken":   {m: machine("orders-1", "10.20.0.5", "Standard_E2s_v5", 50), want: "PrivateIPAddressInUse (HTTP 400)"},
-		"AddressOutside": {m: machine("orders-2", "10.30.0.5", "Standard_E2s_v5", 50), want: "PrivateIPAddressNotInSubnet (HTTP 400)"},
-		"NoSize":         {m: noSize, want: "InvalidParameter (HTTP 400)"},
-		"UnknownSubnet":  {m: wrongSub, want: "InvalidResourceReference (HTTP 400)"},
-		"TagWithSlash":   {m: slashTag, want: "InvalidTagNameCharacters (HTTP 400)"},
-		"NameTooLong":    {m: machine(long, "10.20.0.11", "Standard_E2s_v5", 50), want: "InvalidResourceName (HTTP 400)"},
+		"AddressTaken":      {m: machine("orders-1", "10.20.0.5", "Standard_E2s_v5", 50), want: "PrivateIPAddressInUse (HTTP 400)"},
+		"AddressOutside":    {m: machine("orders-2", "10.30.0.5", "Standard_E2s_v5", 50), want: "PrivateIPAddressNotInSubnet (HTTP 400)"},
+		"NoSize":            {m: noSize, want: "InvalidParameter (HTTP 400)"},
+		"UnknownSubnet":     {m: wrongSub, want: "InvalidResourceReference (HTTP 400)"},
+		"TagWithSlash":      {m: slashTag, want: "InvalidTagNameCharacters (HTTP 400)"},
+		"AddressReserved":   {m: machine("orders-6", "10.20.0.3", "Standard_E2s_v5", 50), want: "PrivateIPAddressInReservedRange (HTTP 400)"},
+		"BroadcastReserved": {m: machine("orders-7", "10.20.0.255", "Standard_E2s_v5", 50), want: "PrivateIPAddressInReservedRange (HTTP 400)"},
+		"NameTooLong":       {m: machine(long, "10.20.0.11", "Standard_E2s_v5", 50), want: "InvalidResourceName (HTTP 400)"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -152,7 +154,7 @@ func TestRefusals(t *testing.T) {
 	}
 	// The NICs of the VMs refused for their size and name stay (as on Azure) and is
 	// removed by the client's Delete.
-	for _, m := range []cloud.Machine{noSize, machine(long, "10.20.0.11", "Standard_E2s_v5", 50)} {
+	for _, m := range []cloud.Machine{noSize, machine(long, "10.20.0.11", "Standard_E2s_v5", 50), machine("orders-6", "", "", 0), machine("orders-7", "", "", 0)} {
 		if err := c.Delete(ctx, m); err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package azurefake
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -40,4 +41,29 @@ func checkName(kind, name string, max int) (code, msg string, ok bool) {
 		return "InvalidResourceName", fmt.Sprintf("Resource name %s is invalid. The name can be up to %d characters long. It can contain only letters, numbers, underscores, periods, and hyphens, and cannot end with a period. (%s)", name, max, kind), false
 	}
 	return "", "", true
+}
+
+// reserved reports whether Azure keeps a for itself: the first four
+// addresses of every subnet (network, gateway, two for DNS) and the last
+// (broadcast).
+// https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq#are-there-any-restrictions-on-using-ip-addresses-within-these-subnets
+func reserved(p netip.Prefix, a netip.Addr) bool {
+	first := p.Masked().Addr()
+	for range 4 {
+		if a == first {
+			return true
+		}
+		first = first.Next()
+	}
+	return a == last(p)
+}
+
+// last is the highest address of p.
+func last(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 1 << (7 - i%8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }

@@ -355,16 +355,38 @@ func (s *Server) insert(w http.ResponseWriter, r *http.Request, zone string) {
 		apiError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("Invalid value for field 'resource.networkInterfaces[0].subnetwork': '%s'. The referenced subnetwork resource cannot be found.", ni.Subnetwork))
 		return
 	}
+	inUse := func(a string) *compute.Instance {
+		for _, o := range s.instances {
+			if o.NetworkInterfaces[0].NetworkIP == a {
+				return o
+			}
+		}
+		return nil
+	}
+	if ni.NetworkIP == "" {
+		// An ephemeral internal address: the lowest free one.
+		for a := prefix.Masked().Addr(); ni.NetworkIP == "" && prefix.Contains(a); a = a.Next() {
+			if !reserved(prefix, a) && inUse(a.String()) == nil {
+				ni.NetworkIP = a.String()
+			}
+		}
+		if ni.NetworkIP == "" {
+			apiError(w, http.StatusBadRequest, "resourceExhausted", fmt.Sprintf("IP space of '%s' is exhausted.", ni.Subnetwork))
+			return
+		}
+	}
 	addr, err := netip.ParseAddr(ni.NetworkIP)
 	if err != nil || !prefix.Contains(addr) {
 		apiError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("Invalid value for field 'resource.networkInterfaces[0].networkIP': '%s'. Requested internal IP is outside the subnetwork CIDR range (%s).", ni.NetworkIP, prefix))
 		return
 	}
-	for _, o := range s.instances {
-		if o.NetworkInterfaces[0].NetworkIP == ni.NetworkIP {
-			apiError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("IP '%s' is already being used by another resource (%s).", ni.NetworkIP, o.Name))
-			return
-		}
+	if reserved(prefix, addr) {
+		apiError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("Invalid value for field 'resource.networkInterfaces[0].networkIP': '%s'. Requested internal IP is reserved in the subnetwork CIDR range (%s).", ni.NetworkIP, prefix))
+		return
+	}
+	if o := inUse(ni.NetworkIP); o != nil {
+		apiError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("IP '%s' is already being used by another resource (%s).", ni.NetworkIP, o.Name))
+		return
 	}
 	s.n++
 	in.Id = uint64(1000 + s.n)

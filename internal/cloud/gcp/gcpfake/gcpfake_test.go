@@ -148,12 +148,14 @@ func TestRefusals(t *testing.T) {
 		m    cloud.Machine
 		want string
 	}{
-		"NameTaken":      {c: c, m: machine("orders-0", "10.10.0.6", "n2-highmem-2", 50), want: "already exists"},
-		"AddressTaken":   {c: c, m: machine("orders-1", "10.10.0.5", "n2-highmem-2", 50), want: "already being used"},
-		"AddressOutside": {c: c, m: machine("orders-2", "10.20.0.5", "n2-highmem-2", 50), want: "outside the subnetwork CIDR range"},
-		"UnknownNetwork": {c: c, m: otherNet, want: "cannot be found"},
-		"NameTooLong":    {c: c, m: machine(long, "10.10.0.11", "n2-highmem-2", 50), want: "Invalid value for field 'resource.name': '" + long + "'. Must be a match of regex"},
-		"NameWithDot":    {c: c, m: machine("orders.6", "10.10.0.12", "n2-highmem-2", 50), want: "Invalid value for field 'resource.name': 'orders.6'"},
+		"NameTaken":       {c: c, m: machine("orders-0", "10.10.0.6", "n2-highmem-2", 50), want: "already exists"},
+		"AddressTaken":    {c: c, m: machine("orders-1", "10.10.0.5", "n2-highmem-2", 50), want: "already being used"},
+		"AddressOutside":  {c: c, m: machine("orders-2", "10.20.0.5", "n2-highmem-2", 50), want: "outside the subnetwork CIDR range"},
+		"UnknownNetwork":  {c: c, m: otherNet, want: "cannot be found"},
+		"GatewayReserved": {c: c, m: machine("orders-7", "10.10.0.1", "n2-highmem-2", 50), want: "Requested internal IP is reserved"},
+		"LastTwoReserved": {c: c, m: machine("orders-8", "10.10.0.254", "n2-highmem-2", 50), want: "Requested internal IP is reserved"},
+		"NameTooLong":     {c: c, m: machine(long, "10.10.0.11", "n2-highmem-2", 50), want: "Invalid value for field 'resource.name': '" + long + "'. Must be a match of regex"},
+		"NameWithDot":     {c: c, m: machine("orders.6", "10.10.0.12", "n2-highmem-2", 50), want: "Invalid value for field 'resource.name': 'orders.6'"},
 		"DiskNameTooLong": {c: c, m: machine(longDisk, "10.10.0.13", "n2-highmem-2", 50),
 			want: "Invalid value for field 'resource.disks[0].initializeParams.diskName': '" + longDisk + "-boot'"},
 		"LabelValue":   {c: c, m: badLabel, want: "Label value 'Orders/1' violates format constraints"},

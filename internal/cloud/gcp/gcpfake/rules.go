@@ -2,6 +2,7 @@ package gcpfake
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 )
 
@@ -41,4 +42,20 @@ func checkLabels(labels map[string]string) (string, bool) {
 		}
 	}
 	return "", true
+}
+
+// reserved reports whether Compute Engine keeps a for itself: the network
+// and gateway addresses (the first two) and the last two of the range.
+// https://cloud.google.com/vpc/docs/subnets#unusable-ip-addresses-in-every-subnet
+func reserved(p netip.Prefix, a netip.Addr) bool {
+	first := p.Masked().Addr()
+	if a == first || a == first.Next() {
+		return true
+	}
+	b := first.AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 1 << (7 - i%8)
+	}
+	last, _ := netip.AddrFromSlice(b)
+	return a == last || a == last.Prev()
 }
