@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -30,6 +31,17 @@ func (p *Platform) Client() (client.Client, error) {
 		return nil, err
 	}
 	cfg.QPS, cfg.Burst = 50, 100
+	return client.New(cfg, client.Options{})
+}
+
+// ClientAs returns a Kubernetes client that acts as user in groups
+// (impersonation), to test what a role lets someone do.
+func (p *Platform) ClientAs(user string, groups ...string) (client.Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", p.kubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
 	return client.New(cfg, client.Options{})
 }
 

@@ -199,11 +199,17 @@ func readyIf(b bool) fnv1.Ready {
 }
 
 func (p *plan) meta(name, component string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
+	m := metav1.ObjectMeta{
 		Name:      name,
 		Namespace: p.namespace,
 		Labels:    map[string]string{LabelDatabase: p.name, LabelRole: component},
 	}
+	if p.spec.DeletionProtection {
+		// The provider refuses to delete what a protected database is
+		// made of, and marks its namespace (internal/protection).
+		m.Labels[dbv1alpha1.LabelDeletionProtection] = "true"
+	}
+	return m
 }
 
 func (p *plan) managed() xpv2.ManagedResourceSpec {
@@ -409,9 +415,15 @@ func (p *plan) user(u UserSpec) (*structpb.Struct, error) {
 }
 
 func (p *plan) database(d DatabaseSpec) (*structpb.Struct, error) {
+	spec := p.managed()
+	// A database removed from spec.databases is left in the cluster with
+	// its data, never dropped: no Delete among its management policies.
+	// (When the whole XDatabase goes, it goes with the cluster, after the
+	// final backup.)
+	spec.ManagementPolicies = xpv2.ManagementPolicies{xpv2.ManagementActionObserve, xpv2.ManagementActionCreate, xpv2.ManagementActionUpdate, xpv2.ManagementActionLateInitialize}
 	o := &dbv1alpha1.Database{
 		ObjectMeta: p.meta(p.name+"-db-"+dnsName(d.Name), "database"),
-		Spec: dbv1alpha1.DatabaseSpec{ManagedResourceSpec: p.managed(), ForProvider: dbv1alpha1.DatabaseParameters{
+		Spec: dbv1alpha1.DatabaseSpec{ManagedResourceSpec: spec, ForProvider: dbv1alpha1.DatabaseParameters{
 			Admin: p.admin(), Name: d.Name, Owner: d.Owner,
 		}},
 	}

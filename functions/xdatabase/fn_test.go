@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/crossplane/function-sdk-go/logging"
@@ -17,6 +18,8 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -326,5 +329,24 @@ func TestVMProblemInStatus(t *testing.T) {
 	msg := got.GetDesired().GetComposite().GetResource().GetFields()["status"].GetStructValue().GetFields()["message"].GetStringValue()
 	if diff := cmp.Diff("0 of 1 virtual machines ready; orders-0: "+why, msg); diff != "" {
 		t.Errorf("status message (-want, +got):\n%s", diff)
+	}
+}
+
+// TestProtectionLabels: every resource of a protected XDatabase carries
+// the label the provider refuses deletion by; an unprotected one's none.
+func TestProtectionLabels(t *testing.T) {
+	for _, protected := range []bool{true, false} {
+		spec := `{"engine": "postgresql", "version": "15", "tier": "ha", "size": "small", "storageGB": 20, "platform": "vsphere", "deletionProtection": ` + strconv.FormatBool(protected) + `}`
+		observed := merge(vmsReady(3, 2, 4096), nodesReady(3, "15"), usersReady())
+		got := run(t, &fnv1.RunFunctionRequest{Input: resource.MustStructJSON(testInput), Observed: observed.state(spec)})
+		if len(got.GetDesired().GetResources()) < 8 {
+			t.Fatalf("only %d resources composed", len(got.GetDesired().GetResources()))
+		}
+		for name, r := range got.GetDesired().GetResources() {
+			l := r.GetResource().GetFields()["metadata"].GetStructValue().GetFields()["labels"].GetStructValue().GetFields()
+			if has := l[dbv1alpha1.LabelDeletionProtection].GetStringValue() == "true"; has != protected {
+				t.Errorf("protected %v: %s labelled %v", protected, name, has)
+			}
+		}
 	}
 }

@@ -36,3 +36,14 @@ type AdminConnection struct {
 type LocalReference struct {
 	Name string `json:"name"`
 }
+
+// Labels shared by the composition function and the provider.
+const (
+	// LabelDeletionProtection is "true" on every resource of an XDatabase
+	// whose deletion protection is on: the provider refuses to delete them
+	// while it is (internal/protection).
+	LabelDeletionProtection = "quorum.dev/deletion-protection"
+	// LabelProtectedDatabases marks a namespace holding a protected
+	// database; an admission policy refuses to delete it.
+	LabelProtectedDatabases = "quorum.dev/protected-databases"
+)

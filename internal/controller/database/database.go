@@ -17,6 +17,7 @@ import (
 	"github.com/quorumdb/quorum/internal/accounts"
 	"github.com/quorumdb/quorum/internal/controller/dbadmin"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
+	"github.com/quorumdb/quorum/internal/protection"
 )
 
 // Setup adds the Database controller.
@@ -35,6 +36,13 @@ func (c *connector) Connect(ctx context.Context, d *dbv1alpha1.Database) (manage
 		// The whole database is being deleted: this logical database goes with
 		// its cluster, after the final backup, which must still hold it.
 		return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
+	}
+	if meta.WasDeleted(d) {
+		if xr, on, err := protection.Protected(ctx, c.api, d); err != nil {
+			return nil, err
+		} else if on {
+			return nil, protection.Refusal("Database", d.Name, xr)
+		}
 	}
 	adm, _, err := dbadmin.Connect(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {

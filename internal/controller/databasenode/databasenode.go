@@ -30,6 +30,7 @@ import (
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
 	"github.com/quorumdb/quorum/internal/engine/node"
 	"github.com/quorumdb/quorum/internal/objectstore/scopedkey"
+	"github.com/quorumdb/quorum/internal/protection"
 	"github.com/quorumdb/quorum/internal/sshexec"
 )
 
@@ -63,12 +64,14 @@ func Setup(mgr ctrl.Manager, o controller.Options, roles map[string]node.Factory
 		}
 		return out
 	}, 3*time.Second)
-	return mrsetup.SetupWatching(mgr, o, dbv1alpha1.DatabaseNodeGroupVersionKind, &dbv1alpha1.DatabaseNode{}, &dbv1alpha1.DatabaseNodeList{}, &connector{kube: mgr.GetClient(), roles: roles},
+	return mrsetup.SetupWatching(mgr, o, dbv1alpha1.DatabaseNodeGroupVersionKind, &dbv1alpha1.DatabaseNode{}, &dbv1alpha1.DatabaseNodeList{}, &connector{kube: mgr.GetClient(), api: mgr.GetAPIReader(), roles: roles},
 		[]mrsetup.Watch{released})
 }
 
 type connector struct {
-	kube  client.Client
+	kube client.Client
+	// api reads what the cache does not hold (the owning XDatabase).
+	api   client.Reader
 	roles map[string]node.Factory
 }
 
@@ -196,7 +199,7 @@ func (c *connector) connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 	}
 	target := sshexec.Target{Host: p.Host, Port: int(p.SSH.Port), User: p.SSH.User, PrivateKey: key, HostKey: p.SSH.HostKey, Timeout: 5 * time.Second}
 	redial := func(ctx context.Context) (*sshexec.Client, error) { return sshexec.Dial(ctx, target) }
-	return &external{kube: c.kube, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial, clusterID: clusterID}, nil
+	return &external{kube: c.kube, api: c.api, ssh: ssh, role: role, spec: spec, secret: p.AdminPasswordSecretRef, namespace: dn.Namespace, redial: redial, clusterID: clusterID}, nil
 }
 
 // NodeDir is where a node keeps its files on its host.
@@ -352,6 +355,7 @@ func secretKey(ctx context.Context, kube client.Client, ns string, sel dbv1alpha
 
 type external struct {
 	kube      client.Client
+	api       client.Reader
 	ssh       *sshexec.Client
 	role      node.Role
 	spec      node.Spec
@@ -365,6 +369,9 @@ type external struct {
 }
 
 func (e *external) Observe(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalObservation, error) {
+	if err := markNamespace(ctx, e.kube, e.api, dn, false); err != nil {
+		return managed.ExternalObservation{}, err
+	}
 	drift, err := e.role.Drifted(ctx, e.ssh)
 	if err != nil {
 		return managed.ExternalObservation{}, err
@@ -528,6 +535,21 @@ func restartPending(dn *dbv1alpha1.DatabaseNode) bool {
 const stopTimeout = 45 * time.Second
 
 func (e *external) Delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
+	res, err := e.delete(ctx, dn)
+	if err == nil {
+		// Stopped for good: this node no longer holds its namespace.
+		err = markNamespace(ctx, e.kube, e.api, dn, true)
+	}
+	return res, err
+}
+
+func (e *external) delete(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (managed.ExternalDelete, error) {
+	if xr, on, err := protection.Protected(ctx, e.api, dn); err != nil {
+		return managed.ExternalDelete{}, err
+	} else if on {
+		dn.SetConditions(xpv2.Deleting().WithMessage("deletion protection is on: the node keeps running"))
+		return managed.ExternalDelete{}, protection.Refusal("DatabaseNode", dn.Name, xr)
+	}
 	dn.SetConditions(xpv2.Deleting())
 	// The cluster's data leaves with a final full backup unless the spec
 	// opts out; a failed one blocks the deletion rather than lose data. The
@@ -608,3 +630,71 @@ func (e *external) stop(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (manag
 }
 
 func (e *external) Disconnect(context.Context) error { return e.ssh.Close() }
+
+// markNamespace keeps the namespace's protection mark in step with its
+// nodes: set while a node of a protected database is there, removed once
+// none is. An admission policy refuses to delete a marked namespace
+// (compositions/admission/namespace-protection.yaml): deleting it would
+// delete, with the Secrets, what a final backup needs. A node being
+// deleted still holds the mark while its XDatabase is protected (it
+// refuses to go); gone says dn itself no longer counts (its deletion is
+// done).
+func markNamespace(ctx context.Context, kube client.Client, api client.Reader, dn *dbv1alpha1.DatabaseNode, gone bool) error {
+	ns := &corev1.Namespace{}
+	if err := kube.Get(ctx, client.ObjectKey{Name: dn.Namespace}, ns); err != nil {
+		if kerrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("cannot read namespace %s: %w", dn.Namespace, err)
+	}
+	holds := func(n *dbv1alpha1.DatabaseNode) (bool, error) {
+		if n.Labels[protection.Label] != "true" {
+			return false, nil
+		}
+		if n.DeletionTimestamp == nil {
+			return true, nil
+		}
+		_, on, err := protection.Protected(ctx, api, n)
+		return on, err
+	}
+	marked := ns.Labels[protection.NamespaceLabel] == "true"
+	want := false
+	if !gone {
+		var err error
+		if want, err = holds(dn); err != nil {
+			return err
+		}
+	}
+	if !want && marked {
+		l := &dbv1alpha1.DatabaseNodeList{}
+		if err := kube.List(ctx, l, client.InNamespace(dn.Namespace), client.MatchingLabels{protection.Label: "true"}); err != nil {
+			return fmt.Errorf("cannot list the protected nodes of namespace %s: %w", dn.Namespace, err)
+		}
+		for i := range l.Items {
+			if l.Items[i].Name == dn.Name {
+				continue
+			}
+			h, err := holds(&l.Items[i])
+			if err != nil {
+				return err
+			}
+			want = want || h
+		}
+	}
+	if want == marked || ns.DeletionTimestamp != nil {
+		return nil
+	}
+	patch := client.MergeFrom(ns.DeepCopy())
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	if want {
+		ns.Labels[protection.NamespaceLabel] = "true"
+	} else {
+		delete(ns.Labels, protection.NamespaceLabel)
+	}
+	if err := kube.Patch(ctx, ns, patch); err != nil {
+		return fmt.Errorf("cannot mark namespace %s as holding protected databases: %w", dn.Namespace, err)
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -99,5 +100,84 @@ func TestDeletionNeedsAnAuthoritativeGone(t *testing.T) {
 				t.Error("the error quotes the private key")
 			}
 		})
+	}
+}
+
+// TestMarkNamespace: a namespace is marked while a live node of a
+// protected database is in it, and unmarked once none is.
+func TestMarkNamespace(t *testing.T) {
+	now := metav1.Now()
+	nodeIn := func(name string, protected, deleting bool) *dbv1alpha1.DatabaseNode {
+		yes := true
+		dn := &dbv1alpha1.DatabaseNode{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: name,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "platform.quorum.dev/v1alpha1", Kind: "XDatabase", Name: "orders", UID: "xr-1", Controller: &yes}}}}
+		if protected {
+			dn.Labels = map[string]string{dbv1alpha1.LabelDeletionProtection: "true"}
+		}
+		if deleting {
+			dn.DeletionTimestamp, dn.Finalizers = &now, []string{"finalizer.managedresource.crossplane.io"}
+		}
+		return dn
+	}
+	cases := map[string]struct {
+		marked bool
+		node   *dbv1alpha1.DatabaseNode
+		others []client.Object
+		gone   bool
+		want   bool
+	}{
+		"ProtectedMarks":       {node: nodeIn("a", true, false), want: true},
+		"OtherStillProtected":  {marked: true, node: nodeIn("a", false, false), others: []client.Object{nodeIn("b", true, false)}, want: true},
+		"LastProtectionLifted": {marked: true, node: nodeIn("a", false, false), want: false},
+		// Without an XDatabase to ask, the label stands: a protected node
+		// being deleted refuses to go and still holds the namespace.
+		"ProtectedNodeBeingDeleted": {marked: true, node: nodeIn("a", true, true), want: true},
+		"ProtectedNodeDone":         {marked: true, node: nodeIn("a", true, true), gone: true, want: false},
+		"UnprotectedLeavesAlone":    {node: nodeIn("a", false, false), want: false},
+		"OtherStuckStillHolds":      {marked: true, node: nodeIn("a", false, false), others: []client.Object{nodeIn("b", true, true)}, want: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := runtime.NewScheme()
+			_ = corev1.AddToScheme(s)
+			_ = dbv1alpha1.SchemeBuilder.AddToScheme(s)
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+			if tc.marked {
+				ns.Labels = map[string]string{dbv1alpha1.LabelProtectedDatabases: "true"}
+			}
+			kube := fake.NewClientBuilder().WithScheme(s).WithObjects(append(tc.others, ns, tc.node)...).Build()
+			if err := markNamespace(context.Background(), kube, nil, tc.node, tc.gone); err != nil {
+				t.Fatal(err)
+			}
+			got := &corev1.Namespace{}
+			if err := kube.Get(context.Background(), client.ObjectKey{Name: "team-a"}, got); err != nil {
+				t.Fatal(err)
+			}
+			if m := got.Labels[dbv1alpha1.LabelProtectedDatabases] == "true"; m != tc.want {
+				t.Errorf("marked: want %v, got %v", tc.want, m)
+			}
+		})
+	}
+}
+
+// TestProtectedNodeStays: a node of a protected XDatabase refuses to be
+// deleted (no final backup taken, nothing stopped: it keeps running).
+func TestProtectedNodeStays(t *testing.T) {
+	yes := true
+	dn := &dbv1alpha1.DatabaseNode{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "orders-0",
+		Labels:          map[string]string{dbv1alpha1.LabelDeletionProtection: "true"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "platform.quorum.dev/v1alpha1", Kind: "XDatabase", Name: "orders", UID: "xr-1", Controller: &yes}}}}
+	xr := &unstructured.Unstructured{}
+	xr.SetAPIVersion("platform.quorum.dev/v1alpha1")
+	xr.SetKind("XDatabase")
+	xr.SetNamespace("team-a")
+	xr.SetName("orders")
+	xr.SetUID("xr-1")
+	_ = unstructured.SetNestedField(xr.Object, true, "spec", "deletionProtection")
+	// No role and no SSH: anything past the refusal would panic.
+	e := &external{api: fake.NewClientBuilder().WithObjects(xr).Build()}
+	_, err := e.Delete(context.Background(), dn)
+	if err == nil || !strings.Contains(err.Error(), "DatabaseNode orders-0 belongs to XDatabase orders, whose spec.deletionProtection is true") {
+		t.Fatalf("want the refusal, got %v", err)
 	}
 }

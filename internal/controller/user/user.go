@@ -29,6 +29,7 @@ import (
 	"github.com/quorumdb/quorum/internal/connstr"
 	"github.com/quorumdb/quorum/internal/controller/dbadmin"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
+	"github.com/quorumdb/quorum/internal/protection"
 )
 
 // passwordLength of generated passwords: 32 of 62 symbols, 190 bits.
@@ -52,6 +53,13 @@ func (c *connector) Connect(ctx context.Context, u *dbv1alpha1.User) (managed.Ty
 		// The whole database is being deleted: this role goes with
 		// its cluster, after the final backup, which must still hold it.
 		return mrsetup.Gone[*dbv1alpha1.User]{}, nil
+	}
+	if meta.WasDeleted(u) {
+		if xr, on, err := protection.Protected(ctx, c.api, u); err != nil {
+			return nil, err
+		} else if on {
+			return nil, protection.Refusal("User", u.Name, xr)
+		}
 	}
 	adm, ep, err := dbadmin.Connect(ctx, c.kube, u.Namespace, u.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {
