@@ -64,15 +64,22 @@ type Leaser struct {
 // Hold makes sure h holds addr on n: it creates the lease, or finds it
 // already h's. Another holder's lease is ErrHeld, naming the holder.
 func (l Leaser) Hold(ctx context.Context, n Network, addr netip.Addr, h v1alpha1.AddressHolder) error {
-	err := l.Kube.Create(ctx, lease(n, addr, h))
-	if err == nil {
-		return nil
-	}
-	if !kerrors.IsAlreadyExists(err) {
-		return fmt.Errorf("cannot lease %s on network %s: %w", addr, n.Name, err)
-	}
+	// Read first: a VM holds its lease for life and is observed on every
+	// poll; the read is served from the provider's cache.
 	cur := &v1alpha1.AddressLease{}
-	if err := l.Kube.Get(ctx, client.ObjectKey{Name: Name(n, addr)}, cur); err != nil {
+	err := l.Kube.Get(ctx, client.ObjectKey{Name: Name(n, addr)}, cur)
+	if kerrors.IsNotFound(err) {
+		err = l.Kube.Create(ctx, lease(n, addr, h))
+		if err == nil {
+			return nil
+		}
+		if !kerrors.IsAlreadyExists(err) {
+			return fmt.Errorf("cannot lease %s on network %s: %w", addr, n.Name, err)
+		}
+		// Created meanwhile: read it again to name its holder.
+		err = l.Kube.Get(ctx, client.ObjectKey{Name: Name(n, addr)}, cur)
+	}
+	if err != nil {
 		return fmt.Errorf("cannot read the lease of %s on network %s: %w", addr, n.Name, err)
 	}
 	if cur.Spec.Holder.UID == h.UID {

@@ -32,17 +32,19 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, d *dbv1alpha1.Database) (managed.TypedExternalClient[*dbv1alpha1.Database], error) {
-	if meta.WasDeleted(d) && dbadmin.OwnerGoing(ctx, c.kube, c.api, d) {
-		// The whole database is being deleted: this logical database goes with
-		// its cluster, after the final backup, which must still hold it.
-		return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
-	}
+	// Protection first: a protected database is not going, whatever its
+	// parts say.
 	if meta.WasDeleted(d) {
 		if xr, on, err := protection.Protected(ctx, c.api, d); err != nil {
 			return nil, err
 		} else if on {
 			return nil, protection.Refusal("Database", d.Name, xr)
 		}
+	}
+	if meta.WasDeleted(d) && dbadmin.OwnerGoing(ctx, c.kube, c.api, d) {
+		// The whole database is being deleted: this logical database goes with
+		// its cluster, after the final backup, which must still hold it.
+		return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
 	}
 	adm, _, err := dbadmin.Connect(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {

@@ -49,17 +49,19 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, u *dbv1alpha1.User) (managed.TypedExternalClient[*dbv1alpha1.User], error) {
-	if meta.WasDeleted(u) && dbadmin.OwnerGoing(ctx, c.kube, c.api, u) {
-		// The whole database is being deleted: this role goes with
-		// its cluster, after the final backup, which must still hold it.
-		return mrsetup.Gone[*dbv1alpha1.User]{}, nil
-	}
+	// Protection first: a protected database is not going, whatever its
+	// parts say.
 	if meta.WasDeleted(u) {
 		if xr, on, err := protection.Protected(ctx, c.api, u); err != nil {
 			return nil, err
 		} else if on {
 			return nil, protection.Refusal("User", u.Name, xr)
 		}
+	}
+	if meta.WasDeleted(u) && dbadmin.OwnerGoing(ctx, c.kube, c.api, u) {
+		// The whole database is being deleted: this role goes with
+		// its cluster, after the final backup, which must still hold it.
+		return mrsetup.Gone[*dbv1alpha1.User]{}, nil
 	}
 	adm, ep, err := dbadmin.Connect(ctx, c.kube, u.Namespace, u.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {

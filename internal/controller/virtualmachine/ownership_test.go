@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	computev1alpha1 "github.com/quorumdb/quorum/apis/compute/v1alpha1"
 	"github.com/quorumdb/quorum/apis/v1alpha1"
@@ -96,7 +98,7 @@ func TestForeignVMs(t *testing.T) {
 				e := &external{kube: k, cloud: b.cloud, leases: lease.Leaser{Kube: k}, platform: name}
 				mk := func(ns, n, addr string) *computev1alpha1.VirtualMachine {
 					vm := &computev1alpha1.VirtualMachine{
-						ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: ns, UID: types.UID("uid-" + ns + "-" + n)},
+						ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: ns, UID: types.UID("uid-" + ns + "-" + n), Finalizers: []string{managed.FinalizerName}},
 						Spec: computev1alpha1.VirtualMachineSpec{ForProvider: computev1alpha1.VirtualMachineParameters{
 							CPUs: 2, MemoryMiB: 4096, OSDiskGiB: 20, DataDisks: []computev1alpha1.Disk{{Name: "data", SizeGiB: 20}}, PowerState: computev1alpha1.PowerOn,
 						}},
@@ -219,6 +221,11 @@ func TestAddresses(t *testing.T) {
 			if err := (externalName{}).Initialize(ctx, vm); err != nil {
 				t.Fatal(err)
 			}
+			// Stored without the reconciler's finalizer: the lease must not
+			// come first.
+			if err := k.Create(ctx, vm); err != nil {
+				t.Fatal(err)
+			}
 			return vm
 		}
 		leases := func() []string {
@@ -242,6 +249,10 @@ func TestAddresses(t *testing.T) {
 			obs, err := e.Observe(ctx, vm)
 			if err != nil || obs.ResourceExists || !obs.ResourceLateInitialized {
 				t.Fatalf("Observe %s: want not exists and late-initialized, got %+v, %v", ns, obs, err)
+			}
+			stored := &computev1alpha1.VirtualMachine{}
+			if err := k.Get(ctx, client.ObjectKeyFromObject(vm), stored); err != nil || !meta.FinalizerExists(stored, managed.FinalizerName) {
+				t.Fatalf("the finalizer was not stored before the lease was taken: %v", err)
 			}
 			if _, err := e.Create(ctx, vm); err != nil {
 				t.Fatal(err)

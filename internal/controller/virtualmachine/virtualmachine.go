@@ -230,6 +230,13 @@ func holder(vm *computev1alpha1.VirtualMachine) v1alpha1.AddressHolder {
 func (e *external) address(ctx context.Context, vm *computev1alpha1.VirtualMachine) (bool, error) {
 	n := vm.Spec.ForProvider.Network
 	net := lease.Network{Platform: e.platform, Name: n.Network}
+	if (n.IPAddress != "" || n.AddressRange != nil) && !meta.FinalizerExists(vm, managed.FinalizerName) {
+		// The finalizer first: a resource deleted before its finalizer
+		// exists goes without an Observe, and would leave its lease behind.
+		if err := resource.NewAPIFinalizer(e.kube, managed.FinalizerName).AddFinalizer(ctx, vm); err != nil {
+			return false, fmt.Errorf("cannot add the finalizer that releases the VM's address: %w", err)
+		}
+	}
 	switch {
 	case n.IPAddress != "":
 		a, err := netip.ParseAddr(n.IPAddress)
@@ -311,25 +318,30 @@ func (e *external) Observe(ctx context.Context, vm *computev1alpha1.VirtualMachi
 		}
 		return managed.ExternalObservation{ResourceExists: false}, nil
 	}
-	lateInit, err := e.address(ctx, vm)
-	if err != nil {
-		return managed.ExternalObservation{}, err
-	}
 	m, keys, err := e.machine(ctx, vm)
 	if err != nil {
 		return managed.ExternalObservation{}, err
 	}
 	o, err := e.cloud.Get(ctx, m)
 	if errors.Is(err, cloud.ErrNotFound) {
-		// The create-pending update before the create persists a taken
-		// address; a lease whose update was lost is found again by its
-		// holder.
+		// The address is held before the VM is created with it. The
+		// create-pending update right after persists a taken address; a
+		// lease whose update was lost is found again by its holder.
+		lateInit, err := e.address(ctx, vm)
+		if err != nil {
+			return managed.ExternalObservation{}, err
+		}
 		return managed.ExternalObservation{ResourceExists: false, ResourceLateInitialized: lateInit}, nil
 	}
 	if err != nil {
 		return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errGet, err)
 	}
 	if err := owned(m, o); err != nil {
+		return managed.ExternalObservation{}, err
+	}
+	// Ours: its address is held too (VMs made before leases get theirs).
+	lateInit, err := e.address(ctx, vm)
+	if err != nil {
 		return managed.ExternalObservation{}, err
 	}
 	vm.Status.AtProvider = computev1alpha1.VirtualMachineObservation{

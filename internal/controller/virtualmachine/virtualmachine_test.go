@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vmware/govmomi/find"
@@ -28,7 +29,8 @@ import (
 
 func newVM() *computev1alpha1.VirtualMachine {
 	vm := &computev1alpha1.VirtualMachine{
-		ObjectMeta: metav1.ObjectMeta{Name: "orders-0", Namespace: "team-a", UID: "uid-1"},
+		// The reconciler adds its finalizer before a lease is taken.
+		ObjectMeta: metav1.ObjectMeta{Name: "orders-0", Namespace: "team-a", UID: "uid-1", Finalizers: []string{managed.FinalizerName}},
 		Spec: computev1alpha1.VirtualMachineSpec{ForProvider: computev1alpha1.VirtualMachineParameters{
 			CPUs: 2, MemoryMiB: 4096, OSDiskGiB: 20,
 			DataDisks:  []computev1alpha1.Disk{{Name: "data", SizeGiB: 20}},
@@ -51,6 +53,9 @@ func kube(t *testing.T) *fake.ClientBuilder {
 		t.Fatal(err)
 	}
 	if err := v1alpha1.SchemeBuilder.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := computev1alpha1.SchemeBuilder.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
 	return fake.NewClientBuilder().WithScheme(s)
