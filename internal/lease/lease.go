@@ -8,6 +8,7 @@ package lease
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ const (
 	LabelNetwork = "quorum.dev/network"
 	LabelHolder  = "quorum.dev/holder-uid"
 )
+
+// maxScan bounds how many addresses of a range are considered: an IPv6
+// range can hold more than a claim could ever walk.
+const maxScan = 1 << 16
 
 // ErrExhausted is returned when every address of a range is held.
 var ErrExhausted = errors.New("address range exhausted")
@@ -110,10 +115,23 @@ func (l Leaser) Take(ctx context.Context, n Network, first, last netip.Addr, h v
 		}
 		held[a] = true
 	}
-	for a := first; a.IsValid() && !last.Less(a); a = a.Next() {
-		if held[a] {
-			continue
+	var free []netip.Addr
+	for a := first; a.IsValid() && !last.Less(a) && len(free) < maxScan; a = a.Next() {
+		if !held[a] {
+			free = append(free, a)
 		}
+	}
+	// The lowest free address first; if another claim took it meanwhile,
+	// the others from a place of this holder's own, so that claims made at
+	// once spread over the range instead of all racing for the next one.
+	order := free
+	if len(free) > 1 {
+		rest := free[1:]
+		sum := sha256.Sum256([]byte(h.UID))
+		start := int(binary.BigEndian.Uint32(sum[:4]) % uint32(len(rest)))
+		order = append([]netip.Addr{free[0]}, append(append([]netip.Addr{}, rest[start:]...), rest[:start]...)...)
+	}
+	for _, a := range order {
 		err := l.Kube.Create(ctx, lease(n, a, h))
 		if err == nil {
 			return a, nil
