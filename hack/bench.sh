@@ -28,13 +28,14 @@ run function -bench 'BenchmarkRunFunction' -benchmem -count "$COUNT" ./functions
 # One platform per group (each go test starts its own). -benchtime=Nx runs
 # a benchmark once with N=1 and then with N=N: the single-shot ones use 1x.
 run platform -bench 'BenchmarkCRDs|BenchmarkCompose1000|BenchmarkProvider|BenchmarkSteadyState' -benchtime 1x -timeout 90m ./test/bench/
+run addresses -bench 'BenchmarkAddresses200' -benchtime 1x -timeout 30m ./test/bench/
 run provisioning -bench 'BenchmarkProvisioning' -benchtime "${RUNS}x" -timeout 90m ./test/bench/
 run failover -bench 'BenchmarkFailover' -benchtime "${KILLS}x" -timeout 3h ./internal/engine/postgresql/
 
 # A group not run on this machine keeps the results bench/results.md has
 # for it, so rerunning one group (ONLY=) on a fresh clone loses no other.
 if [ -f bench/results.md ]; then
-  for f in function platform provisioning failover; do
+  for f in function platform addresses provisioning failover; do
     [ -f "$out/$f.summary" ] && continue
     awk -v g="$f" '/^## Summary/{s=1; next} s && /^```/{n++; if (n==2) exit; next}
       s && n==1 && /^# /{keep = (index($0, "# " g ":") == 1)} s && n==1 && keep' bench/results.md > "$out/$f.summary"
@@ -62,11 +63,11 @@ fi
   echo "## Summary"
   echo
   echo '```'
-  for f in function platform provisioning failover; do
+  for f in function platform addresses provisioning failover; do
     [ -f "$out/$f.summary" ] && cat "$out/$f.summary"
   done
   echo '```'
-  for f in function platform provisioning failover; do
+  for f in function platform addresses provisioning failover; do
     [ -f "$out/$f.txt" ] || continue
     echo
     echo "## $f"
