@@ -267,19 +267,7 @@ func TestProviderAPIsEstablished(t *testing.T) {
 func TestProviderConfigCredentials(t *testing.T) {
 	kube := setup(t)
 	ctx := context.Background()
-	b, err := os.ReadFile(filepath.Join(localtest.Root(), "compositions", "admission", "provider-credentials.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, doc := range strings.Split(string(b), "\n---\n") {
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-			t.Fatal(err)
-		}
-		if err := kube.Create(ctx, u); err != nil && !strings.Contains(err.Error(), "already exists") {
-			t.Fatal(err)
-		}
-	}
+	applyFile(t, kube, "compositions/admission/provider-credentials.yaml")
 	pc := func(name string, creds map[string]any) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "quorum.dev/v1alpha1", "kind": "ProviderConfig",

@@ -648,22 +648,7 @@ func BenchmarkProvider(b *testing.B) {
 	// 1,000 VirtualMachines on a vCenter simulator of their own.
 	vns := "bench-vms"
 	namespace(b, c, vns)
-	endpoint := filepath.Join(b.TempDir(), "vcenter.json")
-	sim := exec.Command(localtest.Bin("quorum-vcsim"), "--out", endpoint)
-	if err := sim.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = sim.Process.Kill(); _ = sim.Wait() }()
-	var v struct{ URL, Thumbprint, Username, Password string }
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		raw, err := os.ReadFile(endpoint)
-		if err == nil && json.Unmarshal(raw, &v) == nil && v.URL != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("the second vCenter simulator did not start")
-		}
-	}
+	v := vcenter(b)
 	creds, _ := json.Marshal(map[string]string{"username": v.Username, "password": v.Password})
 	if err := c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "vcenter"}, Data: map[string][]byte{"credentials": creds}}); err != nil && !kerrors.IsAlreadyExists(err) {
 		b.Fatal(err)
@@ -708,22 +693,7 @@ func BenchmarkAddresses200(b *testing.B) {
 	const count, namespaces = 200, 50
 	c := kube(b)
 	ctx := context.Background()
-	endpoint := filepath.Join(b.TempDir(), "vcenter.json")
-	sim := exec.Command(localtest.Bin("quorum-vcsim"), "--out", endpoint)
-	if err := sim.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = sim.Process.Kill(); _ = sim.Wait() }()
-	var v struct{ URL, Thumbprint, Username, Password string }
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		raw, err := os.ReadFile(endpoint)
-		if err == nil && json.Unmarshal(raw, &v) == nil && v.URL != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("the vCenter simulator did not start")
-		}
-	}
+	v := vcenter(b)
 	creds, _ := json.Marshal(map[string]string{"username": v.Username, "password": v.Password})
 	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "crossplane-system", Name: "bench-addresses-vcenter"}, Data: map[string][]byte{"credentials": creds}}); err != nil && !kerrors.IsAlreadyExists(err) {
 		b.Fatal(err)
@@ -807,6 +777,31 @@ func BenchmarkAddresses200(b *testing.B) {
 			count, namespaces, ready, took.Seconds(), len(holder), dup, left, released.Seconds())
 		if ready < count || len(holder) != count || left != 0 {
 			b.Errorf("%d of %d VMs Ready, %d distinct addresses, %d leases left", ready, count, len(holder), left)
+		}
+	}
+}
+
+// simVCenter is a vCenter simulator's endpoint and credentials.
+type simVCenter struct{ URL, Thumbprint, Username, Password string }
+
+// vcenter starts a vCenter simulator of the benchmark's own (no guest
+// agent behind it, so its VMs boot nothing) until the benchmark ends.
+func vcenter(b *testing.B) simVCenter {
+	b.Helper()
+	endpoint := filepath.Join(b.TempDir(), "vcenter.json")
+	sim := exec.Command(localtest.Bin("quorum-vcsim"), "--out", endpoint)
+	if err := sim.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+	var v simVCenter
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		raw, err := os.ReadFile(endpoint)
+		if err == nil && json.Unmarshal(raw, &v) == nil && v.URL != "" {
+			return v
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the vCenter simulator did not start")
 		}
 	}
 }

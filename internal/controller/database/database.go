@@ -46,6 +46,16 @@ func (c *connector) Connect(ctx context.Context, d *dbv1alpha1.Database) (manage
 		// its cluster, after the final backup, which must still hold it.
 		return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
 	}
+	// The engine's own accounts and databases are never a tenant's: not
+	// observed, not reset, not dropped (admission refuses them too).
+	if e, err := dbadmin.Endpoint(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin); err == nil {
+		if why := dbv1alpha1.ReservedDatabase(dbv1alpha1.Engine(e.Engine), d.Spec.ForProvider.Name); why != "" {
+			if meta.WasDeleted(d) {
+				return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
+			}
+			return nil, fmt.Errorf("spec.forProvider.name: %s: choose another name", why)
+		}
+	}
 	adm, _, err := dbadmin.Connect(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {
 		if meta.WasDeleted(d) {

@@ -63,6 +63,16 @@ func (c *connector) Connect(ctx context.Context, u *dbv1alpha1.User) (managed.Ty
 		// its cluster, after the final backup, which must still hold it.
 		return mrsetup.Gone[*dbv1alpha1.User]{}, nil
 	}
+	// The engine's own accounts and databases are never a tenant's: not
+	// observed, not reset, not dropped (admission refuses them too).
+	if e, err := dbadmin.Endpoint(ctx, c.kube, u.Namespace, u.Spec.ForProvider.Admin); err == nil {
+		if why := dbv1alpha1.ReservedUser(dbv1alpha1.Engine(e.Engine), u.Spec.ForProvider.Name); why != "" {
+			if meta.WasDeleted(u) {
+				return mrsetup.Gone[*dbv1alpha1.User]{}, nil
+			}
+			return nil, fmt.Errorf("spec.forProvider.name: %s: choose another name", why)
+		}
+	}
 	adm, ep, err := dbadmin.Connect(ctx, c.kube, u.Namespace, u.Spec.ForProvider.Admin, c.dialers)
 	if err != nil {
 		if meta.WasDeleted(u) {
