@@ -3,6 +3,7 @@ package postgresql
 import (
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -276,6 +277,13 @@ func TestPasswordMatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	salt := []byte("0123456789abcdef")
+	stored, server, err := scramKeys("s3cret", salt, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	weak := "SCRAM-SHA-256$1000:" + b64(salt) + "$" + b64(stored) + ":" + b64(server)
 	for _, tc := range []struct {
 		verifier, role, password string
 		want                     bool
@@ -286,6 +294,12 @@ func TestPasswordMatches(t *testing.T) {
 		{"md5" + md5hex("pwu"), "u", "pw", true},
 		{"SCRAM-SHA-256$x:AAAA$AAAA:AAAA", "u", "pw", false},
 		{"", "u", "", false},
+		// A correct verifier of a weaker count than ours is drift.
+		{weak, "u", "s3cret", false},
+		// 2^31-1 rounds: refused without deriving it (that would take
+		// hours and time this test out).
+		{strings.Replace(v, "$4096:", "$2147483647:", 1), "u", "s3cret", false},
+		{strings.Replace(v, "$4096:", "$100001:", 1), "u", "s3cret", false},
 	} {
 		if got := passwordMatches(tc.verifier, tc.role, tc.password); got != tc.want {
 			t.Errorf("passwordMatches(%q, %q) = %v, want %v", tc.verifier, tc.password, got, tc.want)

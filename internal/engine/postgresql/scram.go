@@ -19,6 +19,10 @@ import (
 // scramIterations matches PostgreSQL's default scram_iterations.
 const scramIterations = 4096
 
+// maxScramIterations bounds the verifiers the provider checks (a PBKDF2
+// of 100,000 rounds is tens of milliseconds).
+const maxScramIterations = 100_000
+
 // scramVerifier computes the SCRAM-SHA-256 secret PostgreSQL stores for a
 // password, as libpq's PQencryptPasswordConn does. Sending the verifier
 // instead of the password keeps the password out of the server's statement
@@ -73,7 +77,11 @@ func passwordMatches(verifier, role, password string) bool {
 	iterS, saltS, ok1 := strings.Cut(params, ":")
 	storedS, _, ok2 := strings.Cut(keys, ":")
 	iter, err := strconv.Atoi(iterS)
-	if !ok1 || !ok2 || err != nil || iter <= 0 {
+	if !ok1 || !ok2 || err != nil || iter < scramIterations || iter > maxScramIterations {
+		// Not a verifier we would write: weaker than ours, or so costly
+		// that checking it on every poll would pin a provider core (any
+		// role may set its own verifier with 2^31 iterations). Drift: the
+		// password is set again, with our count, without deriving this one.
 		return false
 	}
 	salt, err1 := base64.StdEncoding.DecodeString(saltS)
