@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,10 +54,15 @@ func (n Network) id() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Name is the lease name of addr on n: "<network id>.<address>", with an
-// IPv6 address's colons as dashes.
+// Name is the lease name of addr on n: "<network id>.<address>", an IPv6
+// address written as "v6-" and its 32 hex digits (its usual form has
+// colons, and "::1" would start a name part with a dash).
 func Name(n Network, addr netip.Addr) string {
-	return n.id() + "." + strings.ReplaceAll(addr.String(), ":", "-")
+	if addr.Is4() {
+		return n.id() + "." + addr.String()
+	}
+	b := addr.As16()
+	return n.id() + ".v6-" + hex.EncodeToString(b[:])
 }
 
 // Leaser holds and releases leases with a Kubernetes client.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -127,5 +128,19 @@ func TestHoldTakeRelease(t *testing.T) {
 	}
 	if _, err := l.Take(ctx, net1, last, first, c); err == nil || !strings.Contains(err.Error(), "is not a range") {
 		t.Errorf("reversed range: %v", err)
+	}
+}
+
+// TestNames: every lease name is a valid object name, IPv6 included.
+func TestNames(t *testing.T) {
+	valid := regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	for _, a := range []string{"10.77.0.16", "::1", "fd00::1", "2001:db8::ff00:42:8329"} {
+		n := Name(net1, netip.MustParseAddr(a))
+		if !valid.MatchString(n) || len(n) > 253 {
+			t.Errorf("%s: lease name %q is not a valid object name", a, n)
+		}
+	}
+	if Name(net1, netip.MustParseAddr("fd00::1")) == Name(net1, netip.MustParseAddr("fd00::2")) {
+		t.Error("two addresses, one name")
 	}
 }
