@@ -104,8 +104,16 @@ func (c *connector) Connect(ctx context.Context, dn *dbv1alpha1.DatabaseNode) (m
 //   - its namespace is being deleted and a Secret it needs is gone with it:
 //     nothing can ever reach the host again.
 //
+// A node that never installed anything has nothing to lose and goes too.
+//
 // Otherwise it says why it waits.
 func hostGone(ctx context.Context, kube client.Client, dn *dbv1alpha1.DatabaseNode, cause error) (bool, string, error) {
+	if meta.GetExternalCreateSucceeded(dn).IsZero() && meta.GetExternalCreatePending(dn).IsZero() && dn.Status.AtProvider.AppliedConfigHash == "" {
+		// Never installed (a database deleted while its VMs were still
+		// coming up, before the node could log in): nothing of its own
+		// runs there to stop or back up, and its VM waits for it.
+		return true, "", nil
+	}
 	host := dn.Spec.ForProvider.Host
 	l := &computev1alpha1.VirtualMachineList{}
 	if err := kube.List(ctx, l, client.InNamespace(dn.Namespace)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -38,8 +39,8 @@ func TestDeletionNeedsAnAuthoritativeGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := metav1.Now()
-	node := func() *dbv1alpha1.DatabaseNode {
-		return &dbv1alpha1.DatabaseNode{
+	node := func(installed bool) *dbv1alpha1.DatabaseNode {
+		dn := &dbv1alpha1.DatabaseNode{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db-0", UID: "uid-db-0", DeletionTimestamp: &now, Finalizers: []string{"finalizer.managedresource.crossplane.io"}},
 			Spec: dbv1alpha1.DatabaseNodeSpec{ForProvider: dbv1alpha1.DatabaseNodeParameters{
 				Engine: dbv1alpha1.PostgreSQL, Version: "15", Host: "127.0.0.1", Port: 5432,
@@ -48,6 +49,11 @@ func TestDeletionNeedsAnAuthoritativeGone(t *testing.T) {
 				AdminPasswordSecretRef: dbv1alpha1.SecretKeySelector{Name: "db-admin-password", Key: "password"},
 			}},
 		}
+		if installed {
+			meta.SetExternalCreateSucceeded(dn, now.Time)
+			dn.Status.AtProvider.AppliedConfigHash = "h1"
+		}
+		return dn
 	}
 	vm := &computev1alpha1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "db-0"},
 		Spec: computev1alpha1.VirtualMachineSpec{ForProvider: computev1alpha1.VirtualMachineParameters{Network: computev1alpha1.NetworkInterface{IPAddress: "127.0.0.1"}}}}
@@ -61,9 +67,15 @@ func TestDeletionNeedsAnAuthoritativeGone(t *testing.T) {
 	}
 	cases := map[string]struct {
 		objects  []client.Object
+		never    bool
 		wantGone bool
 		wantErr  string
 	}{
+		"NeverInstalled": {
+			objects:  []client.Object{vm, sshKey, namespace(false)},
+			never:    true,
+			wantGone: true,
+		},
 		"HostDownVMExists": {
 			objects: []client.Object{vm, sshKey, namespace(false)},
 			wantErr: "deletion waits, VirtualMachine db-0 still holds 127.0.0.1",
@@ -88,7 +100,7 @@ func TestDeletionNeedsAnAuthoritativeGone(t *testing.T) {
 			_ = dbv1alpha1.SchemeBuilder.AddToScheme(s)
 			_ = computev1alpha1.SchemeBuilder.AddToScheme(s)
 			kube := fake.NewClientBuilder().WithScheme(s).WithObjects(tc.objects...).Build()
-			ext, err := (&connector{kube: kube, roles: engine.Nodes}).Connect(context.Background(), node())
+			ext, err := (&connector{kube: kube, roles: engine.Nodes}).Connect(context.Background(), node(!tc.never))
 			_, gone := ext.(mrsetup.Gone[*dbv1alpha1.DatabaseNode])
 			if gone != tc.wantGone {
 				t.Fatalf("released: want %v, got %v (err %v)", tc.wantGone, gone, err)
