@@ -92,7 +92,9 @@ const confirmDeleteAfter = 3 * time.Second
 type externalName struct{}
 
 func (externalName) Initialize(_ context.Context, mg resource.Managed) error {
-	if meta.GetExternalName(mg) != "" {
+	// A resource being deleted without a name never made a VM: naming it
+	// now could only fail its deletion.
+	if meta.GetExternalName(mg) != "" || meta.WasDeleted(mg) {
 		return nil
 	}
 	vm, ok := mg.(*computev1alpha1.VirtualMachine)
