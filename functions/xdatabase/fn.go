@@ -221,6 +221,16 @@ func newPlan(in *v1alpha1.Input, cat v1alpha1.Catalog, name, namespace string, s
 	if spec.SwitchoverTo != "" && tier.Nodes < 2 {
 		return nil, errors.Errorf("spec.switchoverTo needs a tier with replicas; %q has one node", spec.Tier)
 	}
+	if to := spec.SwitchoverTo; to != "" {
+		members := make([]string, tier.Nodes)
+		for i := range members {
+			members[i] = nodeName(name, i)
+		}
+		if !slices.Contains(members, to) {
+			// Never a request silently dropped: say which names would do.
+			return nil, errors.Errorf("spec.switchoverTo %q names no member of this database: use one of %s", to, strings.Join(members, ", "))
+		}
+	}
 	if _, ok := in.BackupRepository[spec.Platform]; !ok && (tier.Backups || spec.Restore != nil) {
 		// Never a silent repository on each node's own disk, lost with it.
 		return nil, errors.Errorf("the Composition's function input has no backupRepository for %s, which tier %s (or a restore) needs: set backupRepository.%s to an object store every node reaches (s3, azure or gcs), or type filesystem for single hosts that keep their backups on their own disk", spec.Platform, spec.Tier, spec.Platform)

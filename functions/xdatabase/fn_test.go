@@ -72,6 +72,12 @@ func TestRunFunctionFatal(t *testing.T) {
 		name string
 		want *fnv1.RunFunctionResponse
 	}{
+		"SwitchoverToNoMember": {
+			reason: "A switchover to a name that is no member is refused, not dropped, with the members named.",
+			input:  testInput,
+			spec:   `{"engine": "postgresql", "version": "15", "tier": "ha", "size": "small", "storageGB": 20, "platform": "vsphere", "switchoverTo": "orders-7"}`,
+			want:   fatal(`spec.switchoverTo "orders-7" names no member of this database: use one of orders-0, orders-1, orders-2`),
+		},
 		"NameTooLongForPlatform": {
 			reason: "A VM name (from namespace and name) a platform cannot hold is refused, naming what to shorten.",
 			input:  testInput,
