@@ -153,15 +153,18 @@ func TestUpdate(t *testing.T) {
 		from, to map[string]any
 		wantErr  string
 	}{
-		"ResizeUp":            {from: base(), to: with("size", "medium")},
-		"StorageGrows":        {from: base(), to: with("storageGB", int64(40))},
-		"MinorUpgrade":        {from: with("version", "15.7"), to: with("version", "15.8")},
-		"MajorUpgradeAllowed": {from: base(), to: with("version", "16", "allowMajorUpgrade", true)},
-		"StorageShrinks":      {from: with("storageGB", int64(40)), to: base(), wantErr: "spec.storageGB can only grow; disks cannot shrink"},
-		"EngineChanges":       {from: base(), to: with("engine", "mongodb", "version", "7.0"), wantErr: "spec.engine is immutable"},
-		"PlatformChanges":     {from: base(), to: with("platform", "azure"), wantErr: "spec.platform is immutable"},
-		"TierChanges":         {from: base(), to: with("tier", "critical"), wantErr: "spec.tier is immutable"},
-		"MajorUpgradeRefused": {from: base(), to: with("version", "16"), wantErr: "spec.version can move to another minor of the same major only; set spec.allowMajorUpgrade: true"},
+		"ResizeUp":              {from: base(), to: with("size", "medium")},
+		"StorageGrows":          {from: base(), to: with("storageGB", int64(40))},
+		"MinorUpgrade":          {from: with("version", "15.7"), to: with("version", "15.8")},
+		"MajorUpgradeAllowed":   {from: base(), to: with("version", "16", "allowMajorUpgrade", true)},
+		"StorageShrinks":        {from: with("storageGB", int64(40)), to: base(), wantErr: "spec.storageGB can only grow; disks cannot shrink"},
+		"EngineChanges":         {from: base(), to: with("engine", "mongodb", "version", "7.0"), wantErr: "spec.engine is immutable"},
+		"PlatformChanges":       {from: base(), to: with("platform", "azure"), wantErr: "spec.platform is immutable"},
+		"TierChanges":           {from: base(), to: with("tier", "critical"), wantErr: "spec.tier is immutable"},
+		"MajorUpgradeRefused":   {from: base(), to: with("version", "16"), wantErr: "spec.version can move to another minor of the same major only; set spec.allowMajorUpgrade: true"},
+		"MajorDowngradeRefused": {from: with("version", "16"), to: with("version", "15", "allowMajorUpgrade", true), wantErr: "spec.version cannot go back to an older major version, even with allowMajorUpgrade"},
+		"MinorDowngrade":        {from: with("version", "15.8"), to: with("version", "15.7")},
+		"MongoMajorUpgrade":     {from: with("engine", "mongodb", "version", "7.0"), to: with("engine", "mongodb", "version", "8.0", "allowMajorUpgrade", true)},
 	}
 	ctx := context.Background()
 	for name, tc := range cases {
