@@ -8,7 +8,7 @@ export PATH=$root/bin:$PATH
 cd "$root"
 quorum-local up
 export KUBECONFIG=$root/.platform/kubeconfig
-kubectl apply -f compositions/xdatabase/ -f compositions/legacy/ -f compositions/admission/ >/dev/null
+kubectl apply -f compositions/xdatabase/ -f compositions/legacy/ -f compositions/admission/ -f compositions/rbac/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s compositeresourcedefinition/xdatabases.platform.quorum.dev >/dev/null
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n demo apply -f examples/postgresql-vsphere.yaml
