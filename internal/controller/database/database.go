@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,7 +16,6 @@ import (
 	"github.com/quorumdb/quorum/internal/accounts"
 	"github.com/quorumdb/quorum/internal/controller/dbadmin"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
-	"github.com/quorumdb/quorum/internal/protection"
 )
 
 // Setup adds the Database controller.
@@ -32,36 +30,11 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, d *dbv1alpha1.Database) (managed.TypedExternalClient[*dbv1alpha1.Database], error) {
-	// Protection first: a protected database is not going, whatever its
-	// parts say.
-	if meta.WasDeleted(d) {
-		if xr, on, err := protection.Protected(ctx, c.api, d); err != nil {
-			return nil, err
-		} else if on {
-			return nil, protection.Refusal("Database", d.Name, xr)
-		}
-	}
-	if meta.WasDeleted(d) && dbadmin.OwnerGoing(ctx, c.kube, c.api, d) {
-		// The whole database is being deleted: this logical database goes with
-		// its cluster, after the final backup, which must still hold it.
-		return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
-	}
-	// The engine's own accounts and databases are never a tenant's: not
-	// observed, not reset, not dropped (admission refuses them too).
-	if e, err := dbadmin.Endpoint(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin); err == nil {
-		if why := dbv1alpha1.ReservedDatabase(dbv1alpha1.Engine(e.Engine), d.Spec.ForProvider.Name); why != "" {
-			if meta.WasDeleted(d) {
-				return mrsetup.Gone[*dbv1alpha1.Database]{}, nil
-			}
-			return nil, fmt.Errorf("spec.forProvider.name: %s: choose another name", why)
-		}
-	}
-	adm, _, err := dbadmin.Connect(ctx, c.kube, d.Namespace, d.Spec.ForProvider.Admin, c.dialers)
-	if err != nil {
-		if meta.WasDeleted(d) {
-			return dbadmin.Unreachable[*dbv1alpha1.Database](err, "database", d.Spec.ForProvider.Name)
-		}
-		return nil, err
+	adm, _, gone, err := dbadmin.Open(ctx, c.kube, c.api, d, dbadmin.Target{
+		Kind: "Database", What: "database", Name: d.Spec.ForProvider.Name, Admin: d.Spec.ForProvider.Admin, Reserved: dbv1alpha1.ReservedDatabase,
+	}, c.dialers)
+	if gone != nil || err != nil {
+		return gone, err
 	}
 	return &external{admin: adm}, nil
 }

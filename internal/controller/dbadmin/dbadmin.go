@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	dbv1alpha1 "github.com/quorumdb/quorum/apis/db/v1alpha1"
 	"github.com/quorumdb/quorum/internal/accounts"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
+	"github.com/quorumdb/quorum/internal/protection"
 )
 
 // Endpoint reads the admin connection Secret.
@@ -56,21 +58,72 @@ func Endpoint(ctx context.Context, kube client.Reader, ns string, ref dbv1alpha1
 	return e, nil
 }
 
-// Connect reads the Secret and dials the engine's administrator.
-func Connect(ctx context.Context, kube client.Reader, ns string, ref dbv1alpha1.AdminConnection, dialers map[string]accounts.Dialer) (accounts.Admin, accounts.Endpoint, error) {
-	e, err := Endpoint(ctx, kube, ns, ref)
-	if err != nil {
-		return nil, e, err
-	}
-	dial, ok := dialers[e.Engine]
+// dial opens an administrator session on the endpoint's engine.
+func dial(ctx context.Context, e accounts.Endpoint, ref dbv1alpha1.AdminConnection, dialers map[string]accounts.Dialer) (accounts.Admin, error) {
+	d, ok := dialers[e.Engine]
 	if !ok {
-		return nil, e, fmt.Errorf("admin connection Secret %s: engine %q is not supported", ref.SecretRef.Name, e.Engine)
+		return nil, fmt.Errorf("admin connection Secret %s: engine %q is not supported", ref.SecretRef.Name, e.Engine)
 	}
-	a, err := dial(ctx, e)
+	a, err := d(ctx, e)
 	if err != nil {
-		return nil, e, fmt.Errorf("cannot connect to the %s cluster as its administrator: %w", e.Engine, err)
+		return nil, fmt.Errorf("cannot connect to the %s cluster as its administrator: %w", e.Engine, err)
 	}
-	return a, e, nil
+	return a, nil
+}
+
+// Target is the account or database a User or Database manages.
+type Target struct {
+	// Kind of the managed resource, and What it is in the engine ("role",
+	// "database"), for messages.
+	Kind, What string
+	// Name in the engine.
+	Name  string
+	Admin dbv1alpha1.AdminConnection
+	// Reserved says why Name cannot be used on an engine, or "".
+	Reserved func(dbv1alpha1.Engine, string) string
+}
+
+// Open is how the User and Database controllers connect, one path for both
+// so that their deletion rules cannot drift apart. Being deleted, mg is
+// refused while its XDatabase protects it and let go (gone non-nil) with
+// its cluster. An engine's own account or database is never touched:
+// refused, or let go when deleted. Otherwise an administrator session,
+// and a cluster that cannot be reached while deleting is let go only on an
+// authoritative answer (Unreachable).
+func Open[T resource.Managed](ctx context.Context, kube, api client.Reader, mg T, t Target, dialers map[string]accounts.Dialer) (adm accounts.Admin, ep accounts.Endpoint, gone managed.TypedExternalClient[T], err error) {
+	deleting := meta.WasDeleted(mg)
+	if deleting {
+		// Protection first: a protected database is not going, whatever
+		// its parts say.
+		if xr, on, err := protection.Protected(ctx, api, mg); err != nil {
+			return nil, ep, nil, err
+		} else if on {
+			return nil, ep, nil, protection.Refusal(t.Kind, mg.GetName(), xr)
+		}
+		if OwnerGoing(ctx, kube, api, mg) {
+			// The whole database is being deleted: this goes with its
+			// cluster, after the final backup, which must still hold it.
+			return nil, ep, mrsetup.Gone[T]{}, nil
+		}
+	}
+	ep, err = Endpoint(ctx, kube, mg.GetNamespace(), t.Admin)
+	if err == nil {
+		if why := t.Reserved(dbv1alpha1.Engine(ep.Engine), t.Name); why != "" {
+			if deleting {
+				return nil, ep, mrsetup.Gone[T]{}, nil
+			}
+			return nil, ep, nil, fmt.Errorf("spec.forProvider.name: %s: choose another name", why)
+		}
+		adm, err = dial(ctx, ep, t.Admin, dialers)
+	}
+	if err != nil {
+		if deleting {
+			gone, err = Unreachable[T](err, t.What, t.Name)
+			return nil, ep, gone, err
+		}
+		return nil, ep, nil, err
+	}
+	return adm, ep, nil, nil
 }
 
 // Unreachable is what a User or Database being deleted gets when its

@@ -146,7 +146,11 @@ func TestUnreachable(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := Connect(context.Background(), kube, "team-a", dbv1alpha1.AdminConnection{SecretRef: dbv1alpha1.LocalSecretReference{Name: tc.secret}}, dialers)
+			ref := dbv1alpha1.AdminConnection{SecretRef: dbv1alpha1.LocalSecretReference{Name: tc.secret}}
+			e, err := Endpoint(context.Background(), kube, "team-a", ref)
+			if err == nil {
+				_, err = dial(context.Background(), e, ref, dialers)
+			}
 			if err == nil {
 				t.Fatal("Connect: want an error")
 			}

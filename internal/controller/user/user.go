@@ -16,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	xpv2 "github.com/crossplane/crossplane/apis/v2/core/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -29,7 +28,6 @@ import (
 	"github.com/quorumdb/quorum/internal/connstr"
 	"github.com/quorumdb/quorum/internal/controller/dbadmin"
 	"github.com/quorumdb/quorum/internal/controller/mrsetup"
-	"github.com/quorumdb/quorum/internal/protection"
 )
 
 // passwordLength of generated passwords: 32 of 62 symbols, 190 bits.
@@ -49,36 +47,11 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, u *dbv1alpha1.User) (managed.TypedExternalClient[*dbv1alpha1.User], error) {
-	// Protection first: a protected database is not going, whatever its
-	// parts say.
-	if meta.WasDeleted(u) {
-		if xr, on, err := protection.Protected(ctx, c.api, u); err != nil {
-			return nil, err
-		} else if on {
-			return nil, protection.Refusal("User", u.Name, xr)
-		}
-	}
-	if meta.WasDeleted(u) && dbadmin.OwnerGoing(ctx, c.kube, c.api, u) {
-		// The whole database is being deleted: this role goes with
-		// its cluster, after the final backup, which must still hold it.
-		return mrsetup.Gone[*dbv1alpha1.User]{}, nil
-	}
-	// The engine's own accounts and databases are never a tenant's: not
-	// observed, not reset, not dropped (admission refuses them too).
-	if e, err := dbadmin.Endpoint(ctx, c.kube, u.Namespace, u.Spec.ForProvider.Admin); err == nil {
-		if why := dbv1alpha1.ReservedUser(dbv1alpha1.Engine(e.Engine), u.Spec.ForProvider.Name); why != "" {
-			if meta.WasDeleted(u) {
-				return mrsetup.Gone[*dbv1alpha1.User]{}, nil
-			}
-			return nil, fmt.Errorf("spec.forProvider.name: %s: choose another name", why)
-		}
-	}
-	adm, ep, err := dbadmin.Connect(ctx, c.kube, u.Namespace, u.Spec.ForProvider.Admin, c.dialers)
-	if err != nil {
-		if meta.WasDeleted(u) {
-			return dbadmin.Unreachable[*dbv1alpha1.User](err, "role", u.Spec.ForProvider.Name)
-		}
-		return nil, err
+	adm, ep, gone, err := dbadmin.Open(ctx, c.kube, c.api, u, dbadmin.Target{
+		Kind: "User", What: "role", Name: u.Spec.ForProvider.Name, Admin: u.Spec.ForProvider.Admin, Reserved: dbv1alpha1.ReservedUser,
+	}, c.dialers)
+	if gone != nil || err != nil {
+		return gone, err
 	}
 	return &external{kube: c.kube, admin: adm, endpoint: ep, secrets: c.secrets}, nil
 }

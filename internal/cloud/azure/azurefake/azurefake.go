@@ -244,11 +244,7 @@ func (s *Server) nic(w http.ResponseWriter, r *http.Request, id, name string) {
 			armError(w, http.StatusBadRequest, "InvalidRequestFormat", "Cannot parse the request: a NIC needs one IP configuration.")
 			return
 		}
-		if code, msg, ok := checkName("Microsoft.Network/networkInterfaces", name, 80); !ok {
-			armError(w, http.StatusBadRequest, code, msg)
-			return
-		}
-		if code, msg, ok := checkTags(in.Tags); !ok {
+		if code, msg, ok := checkResource("Microsoft.Network/networkInterfaces", name, 80, in.Tags); !ok {
 			armError(w, http.StatusBadRequest, code, msg)
 			return
 		}
@@ -412,11 +408,7 @@ func (s *Server) vm(w http.ResponseWriter, r *http.Request, id, name, verb strin
 			armError(w, http.StatusBadRequest, "InvalidRequestFormat", "Cannot parse the request.")
 			return
 		}
-		if code, msg, ok := checkName("Microsoft.Compute/virtualMachines", name, 64); !ok {
-			armError(w, http.StatusBadRequest, code, msg)
-			return
-		}
-		if code, msg, ok := checkTags(in.Tags); !ok {
+		if code, msg, ok := checkResource("Microsoft.Compute/virtualMachines", name, 64, in.Tags); !ok {
 			armError(w, http.StatusBadRequest, code, msg)
 			return
 		}

@@ -11,6 +11,14 @@ import (
 // https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
 // https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources
 
+// checkResource refuses a resource's name and tags as ARM does.
+func checkResource(kind, name string, maxName int, tags map[string]*string) (code, msg string, ok bool) {
+	if code, msg, ok := checkName(kind, name, maxName); !ok {
+		return code, msg, false
+	}
+	return checkTags(tags)
+}
+
 // checkTags refuses tag names with reserved characters, and more tags or
 // longer names and values than Azure holds.
 func checkTags(tags map[string]*string) (code, msg string, ok bool) {
